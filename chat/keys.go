@@ -1,0 +1,79 @@
+package chat
+
+import "strings"
+
+// Conversation is the DM between two users of one domain. Lo and Hi are the
+// two ids in canonical order, so both users build the same value.
+type Conversation struct {
+	Domain Domain
+	Lo, Hi UserID
+}
+
+// NewConversation returns the conversation between a and b; a == b is
+// Invalid (nobody messages themselves).
+func NewConversation(d Domain, a, b UserID) (Conversation, error) {
+	if a == b {
+		return Conversation{}, E("chat.NewConversation", Invalid, "you cannot message yourself", nil)
+	}
+	if less(b, a) {
+		a, b = b, a
+	}
+	return Conversation{Domain: d, Lo: a, Hi: b}, nil
+}
+
+// Peer returns the other party of the conversation.
+func (c Conversation) Peer(of UserID) UserID {
+	if of == c.Lo {
+		return c.Hi
+	}
+	return c.Lo
+}
+
+// Has reports whether u is one of the two parties.
+func (c Conversation) Has(u UserID) bool { return u == c.Lo || u == c.Hi }
+
+// Key is the conversation's public key, "<domain>:dm:<lo>-<hi>", as shown in
+// API responses (state.key). Ids that contain '-' have it escaped as "%2D"
+// so that "a-b"+"c" and "a"+"b-c" can never share a key; ids never contain
+// '%', which keeps the escaping unambiguous. Numeric ids, the common case,
+// are unchanged.
+func (c Conversation) Key() string {
+	return string(c.Domain) + ":dm:" + escapeDash(c.Lo) + "-" + escapeDash(c.Hi)
+}
+
+func escapeDash(u UserID) string { return strings.ReplaceAll(string(u), "-", "%2D") }
+
+// InboxMember is the member naming peer in a user's inbox: "user-<peer>".
+func InboxMember(peer UserID) string { return "user-" + string(peer) }
+
+// PeerFromMember parses an inbox member back into the peer id.
+func PeerFromMember(m string) (UserID, bool) {
+	id, ok := strings.CutPrefix(m, "user-")
+	if !ok {
+		return "", false
+	}
+	u, err := ParseUserID(id)
+	return u, err == nil
+}
+
+// InboxKey is the public key of u's inbox, "<domain>:inbox:<user>".
+func InboxKey(d Domain, u UserID) string { return string(d) + ":inbox:" + string(u) }
+
+// Keys builds every Redis key Parley uses: the whole keyspace lives here.
+// Prefix (PARLEY_KEY_PREFIX, default "parley:") lets Parley share a Redis.
+// All parts come from validated ids and domains, which cannot hold ':', '*'
+// or '{', so nothing from a request can reach outside its own domain.
+type Keys struct{ Prefix string }
+
+// DM is the sorted set of message ids, scored by a per-conversation sequence.
+func (k Keys) DM(c Conversation) string { return k.Prefix + c.Key() }
+
+// Messages is the hash of message id -> message JSON.
+func (k Keys) Messages(c Conversation) string { return k.DM(c) + ":msgs" }
+
+// Seq is the counter that numbers the conversation's messages.
+func (k Keys) Seq(c Conversation) string { return k.DM(c) + ":seq" }
+
+// Inbox is the sorted set of "user-<peer>" members scored by the epoch ms of
+// the conversation's latest message.
+func (k Keys) Inbox(d Domain, u UserID) string { return k.Prefix + InboxKey(d, u) }

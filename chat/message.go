@@ -1,0 +1,100 @@
+package chat
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// Message types.
+const (
+	TypeText  = "text"
+	TypeImage = "image"
+)
+
+// MaxImageURL bounds image URLs.
+const MaxImageURL = 2048
+
+// Message is one direct message as stored in Redis (JSON in the
+// conversation's hash). Times are Unix milliseconds.
+type Message struct {
+	ID     string `json:"id"`
+	Author UserID `json:"author"`
+	Epoch  int64  `json:"epoch"`
+	Type   string `json:"type"`
+	Text   string `json:"text,omitempty"`
+	Image  string `json:"image,omitempty"`
+	Edited int64  `json:"edited,omitempty"` // last edit, 0 if never
+	Seen   int64  `json:"seen,omitempty"`   // when the recipient marked it seen, 0 if not
+
+	// Seq is the message's position in its conversation (its score); it is
+	// not part of the stored JSON.
+	Seq int64 `json:"-"`
+}
+
+// DecodeMessage parses a stored message.
+func DecodeMessage(raw string) (Message, error) {
+	var m Message
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return Message{}, errorf("chat.DecodeMessage", "decode message: %w", err)
+	}
+	return m, nil
+}
+
+func (m Message) encode() string {
+	b, _ := json.Marshal(m) // cannot fail: only strings and integers
+	return string(b)
+}
+
+// Content is what a sender supplies: a text or an image URL.
+type Content struct {
+	Type  string
+	Text  string
+	Image string
+}
+
+// Limits bound user input.
+type Limits struct {
+	MaxText int // characters (runes) per text message
+}
+
+func (c Content) validate(op string, l Limits) (Content, error) {
+	switch c.Type {
+	case TypeText:
+		if c.Image != "" {
+			return c, E(op, Invalid, `a text message has no "image"`, nil)
+		}
+		return c, validateText(op, c.Text, l)
+	case TypeImage:
+		if c.Text != "" {
+			return c, E(op, Invalid, `an image message has no "text"`, nil)
+		}
+		return c, validateImage(op, c.Image)
+	default:
+		return c, E(op, Invalid, `"type" must be "text" or "image"`, nil)
+	}
+}
+
+func validateText(op, s string, l Limits) error {
+	switch {
+	case !utf8.ValidString(s):
+		return E(op, Invalid, `"text" must be valid UTF-8`, nil)
+	case strings.TrimSpace(s) == "":
+		return E(op, Invalid, `"text" must not be blank`, nil)
+	case utf8.RuneCountInString(s) > l.MaxText:
+		return E(op, Invalid, `"text" is longer than the limit`, nil)
+	}
+	return nil
+}
+
+func validateImage(op, s string) error {
+	if s == "" || len(s) > MaxImageURL || !utf8.ValidString(s) || strings.ContainsAny(s, " \t\r\n") {
+		return E(op, Invalid, `"image" must be an absolute http(s) URL of at most 2048 characters`, nil)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return E(op, Invalid, `"image" must be an absolute http(s) URL of at most 2048 characters`, nil)
+	}
+	return nil
+}
