@@ -1,0 +1,162 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v10"
+)
+
+// Prefix starts the name of every environment variable Parley reads.
+const Prefix = "PARLEY_"
+
+// Config is Parley's complete configuration. Each field's env tag (without
+// Prefix), envDefault and desc tags are read by [Load] and [Variables].
+type Config struct {
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080" desc:"address the HTTP server listens on"`
+	RedisURL string `env:"REDIS_URL" envDefault:"" desc:"Redis URL, e.g. redis://localhost:6379/0; empty = embedded in-memory store"`
+
+	JWTSecret        string        `env:"JWT_SECRET" envDefault:"" desc:"HMAC secret for HS* tokens (at least 16 bytes)"`
+	JWTPublicKeyFile string        `env:"JWT_PUBLIC_KEY_FILE" envDefault:"" desc:"PEM public key or certificate file for RS*/PS*/ES*/EdDSA tokens"`
+	JWTAlgorithms    []string      `env:"JWT_ALGORITHMS" envDefault:"HS256" desc:"comma-separated allowed JWT algorithms (HS256 HS384 HS512 RS256 RS384 RS512 PS256 ES256 ES384 EdDSA)"`
+	JWTUserClaim     string        `env:"JWT_USER_CLAIM" envDefault:"user_id" desc:"JWT claim holding the user id; falls back to sub when absent"`
+	JWTDomainClaim   string        `env:"JWT_DOMAIN_CLAIM" envDefault:"" desc:"JWT claim holding the domain handle; empty = not used"`
+	JWTRequireExp    bool          `env:"JWT_REQUIRE_EXP" envDefault:"true" desc:"reject JWTs without an exp claim"`
+	JWTLeeway        time.Duration `env:"JWT_LEEWAY" envDefault:"30s" desc:"clock skew tolerated for exp, nbf and iat"`
+
+	Domains       map[string]string `env:"DOMAINS" envDefault:"" envKeyValSeparator:"=" desc:"host to domain handle map, host=handle,host=handle (hosts are lower-cased)"`
+	DefaultDomain string            `env:"DEFAULT_DOMAIN" envDefault:"default" desc:"domain handle used when no PARLEY_DOMAINS host matches"`
+
+	UserAPIURL     string        `env:"USER_API_URL" envDefault:"" desc:"user service URL template containing {id}, e.g. https://users.internal/api/users/{id}; empty = no user API: user objects fall back to {id, username: null, role: null}"`
+	UserAPITimeout time.Duration `env:"USER_API_TIMEOUT" envDefault:"2s" desc:"timeout of one user service request"`
+	UserAPIHeader  string        `env:"USER_API_HEADER" envDefault:"" desc:"extra header sent to the user service, \"Name: value\""`
+	UserCacheTTL   time.Duration `env:"USER_CACHE_TTL" envDefault:"5m" desc:"how long user service answers are cached"`
+
+	MaxText     int      `env:"MAX_TEXT" envDefault:"4000" desc:"maximum message text length (1-100000)"`
+	MaxBody     int64    `env:"MAX_BODY" envDefault:"65536" desc:"maximum request body size in bytes (1024-10485760)"`
+	MaxPerPage  int      `env:"MAX_PER_PAGE" envDefault:"100" desc:"maximum page size of list endpoints (1-1000)"`
+	CORSOrigins []string `env:"CORS_ORIGINS" envDefault:"" desc:"comma-separated allowed CORS origins; * allows any; empty = same-origin only"`
+
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text" desc:"log format: text or json"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" desc:"log level: debug, info, warn or error"`
+
+	NumericIDs      bool          `env:"NUMERIC_IDS" envDefault:"true" desc:"write user ids made only of digits (no leading zero, at most 15 digits) as JSON numbers, as the seed API did; false keeps every id a string"`
+	KeyPrefix       string        `env:"KEY_PREFIX" envDefault:"parley:" desc:"prefix of every Redis key (at most 64 characters, no spaces or glob characters)"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" desc:"grace period for in-flight requests on shutdown"`
+}
+
+// Load reads the configuration from environ, or from the process
+// environment when environ is nil, applies defaults and validates the
+// result. Every error names the offending PARLEY_* variable; several
+// problems are joined into one error.
+func Load(environ map[string]string) (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: environ}); err != nil {
+		return Config{}, parseError(err)
+	}
+	if err := c.normalize(); err != nil {
+		return Config{}, err
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Embedded reports whether Parley runs on its embedded in-memory store
+// (no PARLEY_REDIS_URL).
+func (c Config) Embedded() bool {
+	return c.RedisURL == ""
+}
+
+// LogLevelValue returns LogLevel as a slog.Level (info when unknown; Load
+// rejects unknown levels).
+func (c Config) LogLevelValue() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// UserAPIHeaderField splits UserAPIHeader into a header name and value;
+// both are "" when it is unset.
+func (c Config) UserAPIHeaderField() (name, value string) {
+	name, value, _ = strings.Cut(c.UserAPIHeader, ":")
+	return strings.TrimSpace(name), strings.TrimSpace(value)
+}
+
+// normalize trims list entries and lower-cases DOMAINS hosts, so that
+// validation and consumers see canonical values. It fails when two hosts
+// differ only in case.
+func (c *Config) normalize() error {
+	c.JWTAlgorithms = trimList(c.JWTAlgorithms)
+	c.CORSOrigins = trimList(c.CORSOrigins)
+	if len(c.Domains) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(c.Domains))
+	for host, handle := range c.Domains {
+		h := strings.ToLower(strings.TrimSpace(host))
+		if _, dup := m[h]; dup {
+			return fmt.Errorf("%sDOMAINS: host %q listed twice", Prefix, h)
+		}
+		m[h] = strings.TrimSpace(handle)
+	}
+	c.Domains = m
+	return nil
+}
+
+// trimList trims every entry and drops empty ones; it returns nil for an
+// empty result.
+func trimList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseError rewrites env's errors, which name Go fields, so that each
+// names its PARLEY_* variable instead.
+func parseError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("config: %w", err)
+	}
+	errs := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			errs = append(errs, fmt.Errorf("%s: invalid value: %w", varName(pe.Name), pe.Err))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("config: %w", e))
+	}
+	return errors.Join(errs...)
+}
+
+// varName returns the PARLEY_* variable of the Config field named field.
+func varName(field string) string {
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	if !ok {
+		return field
+	}
+	return Prefix + envKey(f)
+}
+
+// envKey returns the env tag of f without its options.
+func envKey(f reflect.StructField) string {
+	key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return key
+}

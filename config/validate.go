@@ -1,0 +1,176 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+const (
+	maxTextLimit   = 100_000
+	minBody        = 1024
+	maxBody        = 10 << 20 // 10 MiB
+	maxPerPage     = 1000
+	maxKeyPrefix   = 64
+	minSecretBytes = 16 // as auth.MinSecretBytes
+	keyPrefixChars = " *?[]{}"
+)
+
+// handlePattern is the syntax of a domain handle.
+const handlePattern = `^[a-z0-9_-]{1,32}$`
+
+// headerNamePattern is an RFC 9110 field name (a token).
+const headerNamePattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+// supportedAlgorithms mirrors the algorithms package auth can verify.
+func supportedAlgorithms() []string {
+	return []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"}
+}
+
+// validate checks the parsed values; every message names its variable.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", Prefix, key, fmt.Sprintf(format, args...)))
+	}
+	handle := regexp.MustCompile(handlePattern)
+
+	// JWT.
+	if len(c.JWTAlgorithms) == 0 {
+		bad("JWT_ALGORITHMS", "must list at least one algorithm")
+	}
+	var hmac, asym bool
+	for _, alg := range c.JWTAlgorithms {
+		switch {
+		case !slices.Contains(supportedAlgorithms(), alg):
+			bad("JWT_ALGORITHMS", "unsupported algorithm %q (supported: %s)", alg, strings.Join(supportedAlgorithms(), " "))
+		case strings.HasPrefix(alg, "HS"):
+			hmac = true
+		default:
+			asym = true
+		}
+	}
+	if hmac && asym {
+		bad("JWT_ALGORITHMS", "cannot mix HMAC (HS*) and asymmetric algorithms")
+	}
+	if c.JWTSecret != "" && c.JWTPublicKeyFile != "" {
+		bad("JWT_SECRET", "must not be set together with %sJWT_PUBLIC_KEY_FILE", Prefix)
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < minSecretBytes {
+		bad("JWT_SECRET", "must be at least %d bytes, got %d", minSecretBytes, len(c.JWTSecret))
+	}
+	if c.JWTSecret != "" && asym && !hmac {
+		bad("JWT_SECRET", "is an HMAC secret but %sJWT_ALGORITHMS allows only asymmetric algorithms", Prefix)
+	}
+	if c.JWTPublicKeyFile != "" && hmac && !asym {
+		bad("JWT_PUBLIC_KEY_FILE", "is a public key but %sJWT_ALGORITHMS allows only HMAC algorithms", Prefix)
+	}
+	if strings.TrimSpace(c.JWTUserClaim) == "" {
+		bad("JWT_USER_CLAIM", "must not be empty")
+	}
+	if c.JWTLeeway < 0 {
+		bad("JWT_LEEWAY", "must not be negative, got %s", c.JWTLeeway)
+	}
+
+	// Domains.
+	if !handle.MatchString(c.DefaultDomain) {
+		bad("DEFAULT_DOMAIN", "%q must match %s", c.DefaultDomain, handlePattern)
+	}
+	hosts := make([]string, 0, len(c.Domains))
+	for host := range c.Domains {
+		hosts = append(hosts, host)
+	}
+	sort.Strings(hosts) // deterministic messages
+	for _, host := range hosts {
+		if host == "" || strings.ContainsAny(host, " \t/") {
+			bad("DOMAINS", "invalid host %q", host)
+		}
+		if h := c.Domains[host]; !handle.MatchString(h) {
+			bad("DOMAINS", "handle %q for host %q must match %s", h, host, handlePattern)
+		}
+	}
+
+	// User service.
+	if c.UserAPIURL != "" {
+		if err := checkUserAPIURL(c.UserAPIURL); err != nil {
+			bad("USER_API_URL", "%v", err)
+		}
+	}
+	if c.UserAPIHeader != "" {
+		name, value, ok := strings.Cut(c.UserAPIHeader, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || !regexp.MustCompile(headerNamePattern).MatchString(name) || value == "" {
+			bad("USER_API_HEADER", `must have the form "Name: value"`)
+		}
+	}
+	positive := []struct {
+		key string
+		d   time.Duration
+	}{
+		{"USER_API_TIMEOUT", c.UserAPITimeout},
+		{"USER_CACHE_TTL", c.UserCacheTTL},
+		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			bad(p.key, "must be positive, got %s", p.d)
+		}
+	}
+
+	// Limits.
+	if c.MaxText < 1 || c.MaxText > maxTextLimit {
+		bad("MAX_TEXT", "must be between 1 and %d, got %d", maxTextLimit, c.MaxText)
+	}
+	if c.MaxBody < minBody || c.MaxBody > maxBody {
+		bad("MAX_BODY", "must be between %d and %d, got %d", minBody, maxBody, c.MaxBody)
+	}
+	if c.MaxPerPage < 1 || c.MaxPerPage > maxPerPage {
+		bad("MAX_PER_PAGE", "must be between 1 and %d, got %d", maxPerPage, c.MaxPerPage)
+	}
+
+	// Logging.
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		bad("LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+
+	// Redis.
+	if len(c.KeyPrefix) > maxKeyPrefix {
+		bad("KEY_PREFIX", "must be at most %d characters, got %d", maxKeyPrefix, len(c.KeyPrefix))
+	}
+	if strings.ContainsAny(c.KeyPrefix, keyPrefixChars) || strings.ContainsFunc(c.KeyPrefix, isControl) {
+		bad("KEY_PREFIX", "%q must not contain spaces, control characters or any of *?[]{}", c.KeyPrefix)
+	}
+
+	return errors.Join(errs...)
+}
+
+// checkUserAPIURL requires an absolute http(s) URL with a host and an {id}
+// placeholder.
+func checkUserAPIURL(raw string) error {
+	if !strings.Contains(raw, "{id}") {
+		return errors.New(`must contain the placeholder "{id}"`)
+	}
+	u, err := url.Parse(strings.ReplaceAll(raw, "{id}", "0"))
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("must include a host")
+	}
+	return nil
+}
+
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f
+}

@@ -1,0 +1,155 @@
+// Command parley runs the Parley direct-message server. Configuration comes
+// from PARLEY_* environment variables only; see README.md or `parley --help`.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"parley/auth"
+	"parley/config"
+	"parley/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], nil, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "parley:", err)
+		os.Exit(1)
+	}
+}
+
+// run starts the server and blocks until ctx ends. environ nil means the
+// process environment. The listener's address is logged as "listening".
+func run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+		return usage(stdout)
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("unknown argument %q (try --help)", args[0])
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	redisURL := cfg.RedisURL
+	if cfg.Embedded() {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("embedded store: %w", err)
+		}
+		defer mr.Close()
+		redisURL = "redis://" + mr.Addr()
+		log.Warn("PARLEY_REDIS_URL is not set: using the EMBEDDED in-memory store; all data is lost when the process stops and only one node can run. Set PARLEY_REDIS_URL for production.")
+	}
+	devMode := cfg.JWTSecret == "" && cfg.JWTPublicKeyFile == ""
+	if devMode {
+		if !cfg.Embedded() {
+			return errors.New("no JWT key: set PARLEY_JWT_SECRET or PARLEY_JWT_PUBLIC_KEY_FILE (dev mode with a random secret is only allowed on the embedded store)")
+		}
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		cfg.JWTSecret = hex.EncodeToString(secret)
+	}
+
+	rdb, err := server.OpenRedis(redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	srv, err := server.New(cfg, log, rdb)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("PARLEY_HTTP_ADDR: %w", err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "embedded", cfg.Embedded())
+	if devMode {
+		if err := printDevTokens(stdout, cfg, ln.Addr()); err != nil {
+			return err
+		}
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	srv.Close()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevelValue()}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// printDevTokens prints the dev secret and two ready tokens (users 1 and 2)
+// so a newcomer can try the API at once.
+func printDevTokens(w io.Writer, cfg config.Config, addr net.Addr) error {
+	tokens := make([]string, 2)
+	for i := range tokens {
+		t, err := auth.SignHS256([]byte(cfg.JWTSecret), map[string]any{
+			"user_id": i + 1, "exp": time.Now().Add(24 * time.Hour).Unix(), "iat": time.Now().Unix()})
+		if err != nil {
+			return err
+		}
+		tokens[i] = t
+	}
+	port := addr.(*net.TCPAddr).Port
+	_, err := fmt.Fprintf(w, `
+DEV MODE: no PARLEY_JWT_SECRET, so this process made a random HS256 secret:
+  PARLEY_JWT_SECRET=%s
+Tokens (valid 24h):
+  user 1: %s
+  user 2: %s
+Try:
+  curl -s -X POST http://127.0.0.1:%d/api/user/2 -H 'X-Auth-Token: %s' -H 'Content-Type: application/json' -d '{"type":"text","text":"Hello, world!"}'
+  curl -s http://127.0.0.1:%d/api/list -H 'X-Auth-Token: %s'
+
+`, cfg.JWTSecret, tokens[0], tokens[1], port, tokens[0], port, tokens[1])
+	return err
+}
+
+func usage(w io.Writer) error {
+	fmt.Fprintln(w, "Usage: parley [--help]\n\nParley serves direct-message chat for a platform's JWTs. Configuration (environment):")
+	for _, v := range config.Variables() {
+		def := v.Default
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  %-28s %-10s %s\n", v.Name, def, v.Description)
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"parley/auth"
+	"parley/chat"
+)
+
+// Transport-level failures that never reach the domain.
+var (
+	errTooLarge     = errors.New("request body too large")
+	errNotJSON      = errors.New("request body must be application/json")
+	errNoRoute      = errors.New("route not found")
+	errMethod       = errors.New("method not allowed")
+	errOtherDomain  = errors.New("token is for another domain")
+	errBadUserClaim = errors.New("token user claim is not a valid user id")
+)
+
+// apiError is the seed's flat error envelope.
+type apiError struct {
+	Error   bool   `json:"error"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
+// classify is the only place that knows HTTP statuses and error codes. The
+// Socket.IO handshake reuses it, so both transports speak one vocabulary.
+func classify(err error) apiError {
+	e := func(status int, code, msg string) apiError {
+		return apiError{Error: true, Code: code, Message: msg, Status: status}
+	}
+	switch {
+	case errors.Is(err, auth.ErrMissingToken):
+		return e(http.StatusUnauthorized, "UNAUTHORIZED", "missing token: send X-Auth-Token or Authorization: Bearer")
+	case errors.Is(err, auth.ErrExpiredToken):
+		return e(http.StatusUnauthorized, "TOKEN_EXPIRED", "token expired")
+	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, errBadUserClaim):
+		return e(http.StatusUnauthorized, "UNAUTHORIZED", "invalid token")
+	case errors.Is(err, errOtherDomain):
+		return e(http.StatusUnauthorized, "UNAUTHORIZED", "token is not valid for this domain")
+	case errors.Is(err, errTooLarge):
+		return e(http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body too large")
+	case errors.Is(err, errNotJSON):
+		return e(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "request body must be application/json")
+	case errors.Is(err, errNoRoute):
+		return e(http.StatusNotFound, "NOT_FOUND", "route not found")
+	case errors.Is(err, errMethod):
+		return e(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed")
+	}
+	msg := chat.MessageOf(err)
+	switch chat.KindOf(err) {
+	case chat.Invalid:
+		return e(http.StatusBadRequest, "BAD_REQUEST", msg)
+	case chat.NotFound:
+		return e(http.StatusNotFound, "NOT_FOUND", msg)
+	case chat.Forbidden:
+		return e(http.StatusForbidden, "FORBIDDEN", msg)
+	case chat.Conflict:
+		return e(http.StatusConflict, "CONFLICT", msg)
+	case chat.Unavailable:
+		return e(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", msg)
+	default:
+		return e(http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
+	}
+}
+
+// writeError answers with the envelope for err and logs server faults (5xx)
+// once, here at the edge.
+func writeError(c *gin.Context, log *slog.Logger, err error) {
+	body := classify(err)
+	if body.Status >= 500 {
+		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", body.Status, "err", err)
+	}
+	c.AbortWithStatusJSON(body.Status, body)
+}

@@ -1,0 +1,259 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"parley/chat"
+	"parley/inbox"
+	"parley/userapi"
+)
+
+// Consumer-owned slices of the domain the handlers use.
+type (
+	messageStore interface {
+		Send(ctx context.Context, r chat.SendRequest) (chat.Message, chat.Conversation, error)
+		History(ctx context.Context, conv chat.Conversation, p chat.Page) (chat.HistoryPage, error)
+		Edit(ctx context.Context, r chat.EditRequest) (chat.Message, chat.Conversation, error)
+		Delete(ctx context.Context, r chat.DeleteRequest) (chat.Message, chat.Conversation, error)
+	}
+	inboxReader interface {
+		List(ctx context.Context, d chat.Domain, u chat.UserID, p chat.Page) (inbox.Page, error)
+	}
+	userDirectory interface {
+		Lookup(ctx context.Context, ids []string) map[string]userapi.User
+	}
+)
+
+// limits are the request bounds handlers enforce.
+type limits struct {
+	maxBody    int64
+	perPage    int // default page size
+	maxPerPage int
+}
+
+// pageParam reads ?page= and ?limit= (alias per_page, as the seed's README
+// says).
+func pageParam(c *gin.Context, l limits) (chat.Page, error) {
+	size := c.Query("limit")
+	if size == "" {
+		size = c.Query("per_page")
+	}
+	return chat.ParsePage(c.Query("page"), size, l.perPage, l.maxPerPage)
+}
+
+// peerParam reads the :id path segment as a user id.
+func peerParam(c *gin.Context) (chat.UserID, error) { return chat.ParseUserID(c.Param("id")) }
+
+// handleRoot serves GET /api/: a token check for clients.
+func handleRoot(r renderer) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cl := currentCaller(c)
+		c.JSON(http.StatusOK, gin.H{"authenticated": true, "success": true,
+			"message": "Authenticated as user " + string(cl.User) + " of domain " + string(cl.Domain),
+			"user":    r.id(cl.User), "domain": cl.Domain})
+	}
+}
+
+// handleList serves GET /api/list: the caller's inbox, newest first.
+func handleList(log *slog.Logger, inboxes inboxReader, users userDirectory, r renderer, l limits) gin.HandlerFunc {
+	type entryJSON struct {
+		Type      string        `json:"type"`
+		ID        any           `json:"id"`
+		Latest    *messageJSON  `json:"latest"`
+		Timestamp timestampJSON `json:"timestamp"`
+		User      userJSON      `json:"user"`
+	}
+	return func(c *gin.Context) {
+		cl := currentCaller(c)
+		p, err := pageParam(c, l)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		page, err := inboxes.List(c.Request.Context(), cl.Domain, cl.User, p)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		ids := make([]string, len(page.Entries))
+		for i, e := range page.Entries {
+			ids[i] = string(e.Peer)
+		}
+		found := users.Lookup(c.Request.Context(), ids)
+		entries := make([]entryJSON, len(page.Entries))
+		for i, e := range page.Entries {
+			entries[i] = entryJSON{Type: "user", ID: r.id(e.Peer), Timestamp: timestamp(e.Epoch), User: r.user(e.Peer, found)}
+			if e.Latest != nil {
+				m := r.message(*e.Latest)
+				entries[i].Latest = &m
+			}
+		}
+		c.JSON(http.StatusOK, struct {
+			State   pageStateJSON `json:"state"`
+			Entries []entryJSON   `json:"entries"`
+		}{pageState(chat.InboxKey(cl.Domain, cl.User), p, page.Total), entries})
+	}
+}
+
+// handleHistory serves GET /api/user/:id: one page of the DM, page 1 the
+// newest, chronological within the page, authors as user objects.
+func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r renderer, l limits) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cl := currentCaller(c)
+		peer, err := peerParam(c)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		conv, err := chat.NewConversation(cl.Domain, cl.User, peer)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		p, err := pageParam(c, l)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		page, err := chats.History(c.Request.Context(), conv, p)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		found := users.Lookup(c.Request.Context(), []string{string(conv.Lo), string(conv.Hi)})
+		msgs := make([]messageJSON, len(page.Messages))
+		for i, m := range page.Messages {
+			msgs[i] = r.message(m)
+			msgs[i].Author = r.user(m.Author, found)
+		}
+		c.JSON(http.StatusOK, struct {
+			State    pageStateJSON `json:"state"`
+			Messages []messageJSON `json:"messages"`
+		}{pageState(conv.Key(), p, page.Total), msgs})
+	}
+}
+
+// handleSend serves POST /api/user/:id.
+func handleSend(log *slog.Logger, chats messageStore, events eventSink, r renderer, l limits) gin.HandlerFunc {
+	type request struct {
+		Type  *string `json:"type"`
+		Text  *string `json:"text"`
+		Image *string `json:"image"`
+	}
+	return func(c *gin.Context) {
+		cl := currentCaller(c)
+		peer, err := peerParam(c)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		var req request
+		if err := decodeJSON(c, l.maxBody, &req); err != nil {
+			writeError(c, log, err)
+			return
+		}
+		content := chat.Content{Type: deref(req.Type), Text: deref(req.Text), Image: deref(req.Image)}
+		if req.Type == nil { // the seed always sends type; infer it for terse clients
+			content.Type = chat.TypeText
+			if req.Image != nil && req.Text == nil {
+				content.Type = chat.TypeImage
+			}
+		}
+		m, conv, err := chats.Send(c.Request.Context(), chat.SendRequest{Domain: cl.Domain, From: cl.User, To: peer, Content: content})
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		events.messageNew(conv, m)
+		c.JSON(http.StatusCreated, entryResponse{writeState(conv, cl.User), r.message(m)})
+	}
+}
+
+// handleEdit serves POST /api/user/:id/:messageId: {text} (author) and/or
+// {status:"seen"} (recipient).
+func handleEdit(log *slog.Logger, chats messageStore, events eventSink, r renderer, l limits) gin.HandlerFunc {
+	type request struct {
+		Text   *string `json:"text"`
+		Status *string `json:"status"`
+	}
+	return func(c *gin.Context) {
+		cl := currentCaller(c)
+		peer, err := peerParam(c)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		var req request
+		if err := decodeJSON(c, l.maxBody, &req); err != nil {
+			writeError(c, log, err)
+			return
+		}
+		if req.Status != nil && *req.Status != "seen" {
+			writeError(c, log, chat.E("server.edit", chat.Invalid, `"status" can only be "seen"`, nil))
+			return
+		}
+		m, conv, err := chats.Edit(c.Request.Context(), chat.EditRequest{Domain: cl.Domain, Caller: cl.User, Peer: peer,
+			MessageID: c.Param("messageId"), Text: req.Text, Seen: req.Status != nil})
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		events.messageEdit(conv, m)
+		c.JSON(http.StatusOK, entryResponse{writeState(conv, cl.User), r.message(m)})
+	}
+}
+
+// handleDelete serves DELETE /api/user/:id/:messageId.
+func handleDelete(log *slog.Logger, chats messageStore, events eventSink) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cl := currentCaller(c)
+		peer, err := peerParam(c)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		m, conv, err := chats.Delete(c.Request.Context(), chat.DeleteRequest{Domain: cl.Domain, Caller: cl.User, Peer: peer, MessageID: c.Param("messageId")})
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		events.messageDelete(conv, m)
+		c.JSON(http.StatusOK, struct {
+			State   writeStateJSON `json:"state"`
+			Message string         `json:"message"`
+			Success bool           `json:"success"`
+		}{writeState(conv, cl.User), "Message deleted", true})
+	}
+}
+
+// handleHealth serves /healthz: the process is up.
+func handleHealth() gin.HandlerFunc {
+	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+}
+
+// pinger is what readiness checks.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// handleReady serves /readyz: 200 when Redis answers within a second.
+func handleReady(log *slog.Logger, db pinger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := db.Ping(c.Request.Context()); err != nil {
+			writeError(c, log, chat.StoreError("server.ready", err))
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

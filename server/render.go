@@ -1,0 +1,113 @@
+package server
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"parley/chat"
+	"parley/userapi"
+)
+
+// renderer turns domain values into the seed's JSON shapes.
+type renderer struct {
+	numericIDs bool // write ids made only of digits as JSON numbers, as the seed's clients expect
+}
+
+// id writes u as a number when it is numeric and numeric ids are on.
+func (r renderer) id(u chat.UserID) any {
+	if r.numericIDs && u.IsNumeric() {
+		n, _ := strconv.ParseInt(string(u), 10, 64)
+		return n
+	}
+	return string(u)
+}
+
+type timestampJSON struct {
+	Epoch int64  `json:"epoch"`
+	ISO   string `json:"iso"`
+}
+
+func timestamp(ms int64) timestampJSON {
+	return timestampJSON{Epoch: ms, ISO: time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")}
+}
+
+func optionalTimestamp(ms int64) *timestampJSON {
+	if ms == 0 {
+		return nil
+	}
+	t := timestamp(ms)
+	return &t
+}
+
+type messageJSON struct {
+	ID        string         `json:"id"`
+	Author    any            `json:"author"` // an id, or a user object in histories
+	Timestamp timestampJSON  `json:"timestamp"`
+	Type      string         `json:"type"`
+	Text      string         `json:"text,omitempty"`
+	Image     string         `json:"image,omitempty"`
+	Edited    *timestampJSON `json:"edited,omitempty"`
+	Status    string         `json:"status,omitempty"`
+	Seen      *timestampJSON `json:"seen,omitempty"`
+}
+
+// message renders m with its author as an id.
+func (r renderer) message(m chat.Message) messageJSON {
+	out := messageJSON{ID: m.ID, Author: r.id(m.Author), Timestamp: timestamp(m.Epoch), Type: m.Type,
+		Text: m.Text, Image: m.Image, Edited: optionalTimestamp(m.Edited), Seen: optionalTimestamp(m.Seen)}
+	if m.Seen != 0 {
+		out.Status = "seen"
+	}
+	return out
+}
+
+type userJSON struct {
+	ID       any             `json:"id"`
+	Username json.RawMessage `json:"username"`
+	Role     json.RawMessage `json:"role"`
+}
+
+var jsonNull = json.RawMessage("null")
+
+// user renders the platform's user object for id, or the fallback.
+func (r renderer) user(id chat.UserID, users map[string]userapi.User) userJSON {
+	out := userJSON{ID: r.id(id), Username: jsonNull, Role: jsonNull}
+	if u, ok := users[string(id)]; ok {
+		if len(u.Username) > 0 {
+			out.Username = u.Username
+		}
+		if len(u.Role) > 0 {
+			out.Role = u.Role
+		}
+	}
+	return out
+}
+
+type pageStateJSON struct {
+	Key        string `json:"key"`
+	Page       int    `json:"page"`
+	PerPage    int    `json:"per_page"`
+	Total      int64  `json:"total"`
+	TotalPages int64  `json:"total_pages"`
+}
+
+func pageState(key string, p chat.Page, total int64) pageStateJSON {
+	return pageStateJSON{Key: key, Page: p.Number, PerPage: p.Size, Total: total, TotalPages: p.TotalPages(total)}
+}
+
+type writeStateJSON struct {
+	Key      string `json:"key"`
+	InboxKey string `json:"inbox_key"`
+}
+
+// writeState is the state of a send, edit or delete, seen by caller.
+func writeState(conv chat.Conversation, caller chat.UserID) writeStateJSON {
+	return writeStateJSON{Key: conv.Key(), InboxKey: chat.InboxMember(conv.Peer(caller))}
+}
+
+// entryResponse answers a send or an edit.
+type entryResponse struct {
+	State writeStateJSON `json:"state"`
+	Entry messageJSON    `json:"entry"`
+}

@@ -1,0 +1,38 @@
+package server
+
+import (
+	"log/slog"
+
+	"github.com/gin-gonic/gin"
+)
+
+// routeDeps is everything the routes hand to their handlers.
+type routeDeps struct {
+	log     *slog.Logger
+	auth    authenticator
+	chats   messageStore
+	inboxes inboxReader
+	users   userDirectory
+	events  eventSink
+	ready   pinger
+	render  renderer
+	limits  limits
+}
+
+// addRoutes lists every route on one screen.
+func addRoutes(r *gin.Engine, d routeDeps) {
+	r.GET("/healthz", handleHealth())
+	r.GET("/readyz", handleReady(d.log, d.ready))
+
+	api := r.Group("/api", requireCaller(d.log, d.auth))
+	api.GET("", handleRoot(d.render))
+	api.GET("/", handleRoot(d.render))
+	api.GET("/list", handleList(d.log, d.inboxes, d.users, d.render, d.limits))
+	api.GET("/user/:id", handleHistory(d.log, d.chats, d.users, d.render, d.limits))
+	api.POST("/user/:id", handleSend(d.log, d.chats, d.events, d.render, d.limits))
+	api.POST("/user/:id/:messageId", handleEdit(d.log, d.chats, d.events, d.render, d.limits))
+	api.DELETE("/user/:id/:messageId", handleDelete(d.log, d.chats, d.events))
+
+	r.NoRoute(func(c *gin.Context) { writeError(c, d.log, errNoRoute) })
+	r.NoMethod(func(c *gin.Context) { writeError(c, d.log, errMethod) })
+}
