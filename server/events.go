@@ -10,10 +10,3 @@ type eventSink interface {
 	messageEdit(conv chat.Conversation, m chat.Message)
 	messageDelete(conv chat.Conversation, m chat.Message)
 }
-
-// noEvents is the sink when no realtime transport is wired.
-type noEvents struct{}
-
-func (noEvents) messageNew(chat.Conversation, chat.Message)    {}
-func (noEvents) messageEdit(chat.Conversation, chat.Message)   {}
-func (noEvents) messageDelete(chat.Conversation, chat.Message) {}

@@ -99,6 +99,10 @@ func cors(origins []string) gin.HandlerFunc {
 	any := slices.Contains(origins, "*")
 	return func(c *gin.Context) {
 		origin := c.GetHeader("Origin")
+		if strings.HasPrefix(c.Request.URL.Path, "/socket.io/") {
+			c.Next() // engine.io answers CORS for its own endpoint
+			return
+		}
 		if origin != "" && (any || slices.Contains(origins, origin)) {
 			h := c.Writer.Header()
 			h.Set("Access-Control-Allow-Origin", origin)

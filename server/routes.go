@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net/http"
 
 	"github.com/gin-gonic/gin"
 )
@@ -15,6 +16,7 @@ type routeDeps struct {
 	users   userDirectory
 	events  eventSink
 	ready   pinger
+	sio     http.Handler
 	render  renderer
 	limits  limits
 }
@@ -23,6 +25,7 @@ type routeDeps struct {
 func addRoutes(r *gin.Engine, d routeDeps) {
 	r.GET("/healthz", handleHealth())
 	r.GET("/readyz", handleReady(d.log, d.ready))
+	r.Any("/socket.io/*any", gin.WrapH(d.sio))
 
 	api := r.Group("/api", requireCaller(d.log, d.auth))
 	api.GET("", handleRoot(d.render))

@@ -24,8 +24,7 @@ type Server struct {
 	closers []func()
 }
 
-// New wires a server from cfg on the Redis client rdb. users may be nil, in
-// which case the platform's user API from cfg is used.
+// New wires a server from cfg on the Redis client rdb.
 func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Server, error) {
 	verifier, err := newVerifier(cfg)
 	if err != nil {
@@ -39,22 +38,31 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 	users := userapi.New(userapi.Options{URLTemplate: cfg.UserAPIURL, Header: cfg.UserAPIHeader,
 		Timeout: cfg.UserAPITimeout, TTL: cfg.UserCacheTTL, Logger: log})
 
+	authn := authenticator{verifier: verifier, hostDomains: hostDomains, defaultDomain: chat.Domain(cfg.DefaultDomain)}
+	render := renderer{numericIDs: cfg.NumericIDs}
+	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio"}
+	if !cfg.Embedded() {
+		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
+	}
+	rt := newRealtime(log, authn, render, rtOpts)
+
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(accessLog(log), cors(cfg.CORSOrigins))
 	addRoutes(r, routeDeps{
 		log:     log,
-		auth:    authenticator{verifier: verifier, hostDomains: hostDomains, defaultDomain: chat.Domain(cfg.DefaultDomain)},
+		auth:    authn,
 		chats:   chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText}, time.Now),
 		inboxes: inbox.NewStore(rdb, keys),
 		users:   users,
-		events:  noEvents{},
+		events:  rt,
 		ready:   redisPinger{rdb},
-		render:  renderer{numericIDs: cfg.NumericIDs},
+		render:  render,
+		sio:     rt.handler(),
 		limits:  limits{maxBody: cfg.MaxBody, perPage: 10, maxPerPage: cfg.MaxPerPage},
 	})
-	return &Server{handler: r}, nil
+	return &Server{handler: r, closers: []func(){rt.close}}, nil
 }
 
 // Handler is the HTTP handler serving every route.
