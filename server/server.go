@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,10 @@ import (
 	"parley/inbox"
 	"parley/userapi"
 )
+
+// ginRelease sets Gin's process-wide mode once: gin.SetMode writes package
+// variables without a lock, so servers built concurrently (tests) would race.
+var ginRelease sync.Once
 
 // Server is a wired Parley node: REST API and realtime on one handler.
 type Server struct {
@@ -46,7 +51,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 	}
 	rt := newRealtime(log, authn, render, rtOpts)
 
-	gin.SetMode(gin.ReleaseMode)
+	ginRelease.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(accessLog(log), cors(cfg.CORSOrigins))
@@ -60,7 +65,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 		ready:   redisPinger{rdb},
 		render:  render,
 		sio:     rt.handler(),
-		limits:  limits{maxBody: cfg.MaxBody, perPage: 10, maxPerPage: cfg.MaxPerPage},
+		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
 	})
 	return &Server{handler: r, closers: []func(){rt.close}}, nil
 }
@@ -108,6 +113,7 @@ func OpenRedis(url string) (*redis.Client, error) {
 	opt.WriteTimeout = time.Second
 	opt.PoolTimeout = time.Second
 	opt.MaxRetries = 1
+	opt.DialerRetries = 1 // one dial, no backoff loop: a dead Redis is a 503 at once
 	opt.ContextTimeoutEnabled = true
 	return redis.NewClient(opt), nil
 }

@@ -71,7 +71,11 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, o realtimeOption
 }
 
 // handler serves /socket.io/ (polling and websocket).
-func (rt *realtime) handler() http.Handler { return rt.io.ServeHandler(nil) }
+func (rt *realtime) handler() http.Handler {
+	h := rt.io.ServeHandler(nil)
+	_ = rt.io.Engine().On("connection", openGate)
+	return gateWebsockets(h)
+}
 
 func (rt *realtime) close() { rt.io.Close(nil) }
 
@@ -120,6 +124,9 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 		return
 	}
 	s.SetData(cl)
+	// Join before the CONNECT ack goes out, so an event emitted the moment
+	// the client sees "connect" already reaches it.
+	s.Join(userRoom(cl.Domain, cl.User))
 	next(nil)
 }
 
@@ -129,13 +136,14 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		s.Disconnect(true)
 		return
 	}
-	s.Join(userRoom(cl.Domain, cl.User))
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.
 		timer := time.AfterFunc(time.Until(cl.Expires), func() {
 			_ = s.Emit("session:expired", map[string]any{"reason": "token expired"})
-			s.Disconnect(true)
+			// false: leave the namespace with a disconnect packet the client
+			// sees ("io server disconnect") instead of cutting the transport.
+			s.Disconnect(false)
 		})
 		_ = s.On("disconnect", func(...any) { timer.Stop() })
 	}

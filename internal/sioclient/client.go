@@ -41,9 +41,11 @@ type Client struct {
 	done    chan struct{}
 }
 
-// Dial connects to the Socket.IO server at base (http://host:port) and
-// joins the main namespace with auth as its handshake payload. It returns a
-// *ConnectError when the server refuses the connection.
+// Dial connects to the Socket.IO server at base (http://host:port) over a
+// websocket and joins the main namespace with auth as its handshake
+// payload, answering the open packet at once as websocket-only clients do.
+// It returns a *ConnectError when the server refuses the connection, and
+// fails when ctx ends first (5 s at most for the handshake).
 func Dial(ctx context.Context, base string, auth any, header http.Header) (*Client, error) {
 	u, err := url.Parse(base)
 	if err != nil {
@@ -56,9 +58,11 @@ func Dial(ctx context.Context, base string, auth any, header http.Header) (*Clie
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", u, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetReadDeadline(dl)
+	deadline := time.Now().Add(5 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
 	}
+	_ = conn.SetReadDeadline(deadline)
 	c := &Client{conn: conn, Events: make(chan Event, 1024), done: make(chan struct{})}
 	// Engine.IO open packet.
 	if _, err := c.read(); err != nil {
@@ -82,7 +86,7 @@ func Dial(ctx context.Context, base string, auth any, header http.Header) (*Clie
 		msg, err := c.read()
 		if err != nil {
 			conn.Close()
-			return nil, err
+			return nil, fmt.Errorf("waiting for the CONNECT ack: %w", err)
 		}
 		switch {
 		case msg == "2":

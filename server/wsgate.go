@@ -1,0 +1,90 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/zishang520/engine.io/v2/engine"
+)
+
+// zishang520/engine.io v2.5.0 sends the Engine.IO open packet and starts
+// reading a new websocket before socket.io has attached its packet
+// listener, so a client that answers the open packet at once (any
+// websocket-only client) sometimes has its CONNECT dropped and waits
+// forever. The gate holds back reads from a new websocket until the engine
+// has announced the connection (by then socket.io is listening), or
+// gateLimit at most.
+
+const gateLimit = 250 * time.Millisecond
+
+type gateKey struct{}
+
+type gate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// gateWebsockets wraps the Socket.IO handler: fresh websocket handshakes
+// (transport=websocket without a sid) get a gated connection.
+func gateWebsockets(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		hj, ok := w.(http.Hijacker)
+		if !ok || q.Get("transport") != "websocket" || q.Get("sid") != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		g := &gate{ch: make(chan struct{})}
+		t := time.AfterFunc(gateLimit, g.open)
+		defer t.Stop()
+		h.ServeHTTP(gatedWriter{ResponseWriter: w, hj: hj, g: g}, r.WithContext(context.WithValue(r.Context(), gateKey{}, g)))
+	})
+}
+
+// openGate is the engine's "connection" listener; registered after
+// socket.io's own, it runs once socket.io is ready for packets.
+func openGate(args ...any) {
+	if len(args) == 0 {
+		return
+	}
+	s, ok := args[0].(engine.Socket)
+	if !ok || s.Request() == nil || s.Request().Request() == nil {
+		return
+	}
+	if g, ok := s.Request().Request().Context().Value(gateKey{}).(*gate); ok {
+		g.open()
+	}
+}
+
+type gatedWriter struct {
+	http.ResponseWriter
+	hj http.Hijacker
+	g  *gate
+}
+
+func (w gatedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := w.hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	gc := &gatedConn{Conn: c, g: w.g}
+	// Reads must go through the gate, so the websocket library may not reuse
+	// the server's buffered reader (it refuses buffered client data anyway).
+	return gc, bufio.NewReadWriter(bufio.NewReader(gc), rw.Writer), nil
+}
+
+type gatedConn struct {
+	net.Conn
+	g *gate
+}
+
+func (c *gatedConn) Read(p []byte) (int, error) {
+	<-c.g.ch
+	return c.Conn.Read(p)
+}
