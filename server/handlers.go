@@ -45,6 +45,20 @@ func pageParam(c *gin.Context, l limits) (chat.Page, error) {
 	return chat.ParsePage(c.Query("page"), size, l.perPage, l.maxPerPage)
 }
 
+// peerAndBody reads the :id path segment and the JSON body of a write; on
+// failure it has answered with the error and returns false.
+func peerAndBody(c *gin.Context, log *slog.Logger, l limits, body any) (chat.UserID, bool) {
+	peer, err := peerParam(c)
+	if err == nil {
+		err = decodeJSON(c, l.maxBody, body)
+	}
+	if err != nil {
+		writeError(c, log, err)
+		return "", false
+	}
+	return peer, true
+}
+
 // peerParam reads the :id path segment as a user id.
 func peerParam(c *gin.Context) (chat.UserID, error) { return chat.ParseUserID(c.Param("id")) }
 
@@ -146,14 +160,9 @@ func handleSend(log *slog.Logger, chats messageStore, events eventSink, r render
 	}
 	return func(c *gin.Context) {
 		cl := currentCaller(c)
-		peer, err := peerParam(c)
-		if err != nil {
-			writeError(c, log, err)
-			return
-		}
 		var req request
-		if err := decodeJSON(c, l.maxBody, &req); err != nil {
-			writeError(c, log, err)
+		peer, ok := peerAndBody(c, log, l, &req)
+		if !ok {
 			return
 		}
 		content := chat.Content{Type: deref(req.Type), Text: deref(req.Text), Image: deref(req.Image)}
@@ -182,14 +191,9 @@ func handleEdit(log *slog.Logger, chats messageStore, events eventSink, r render
 	}
 	return func(c *gin.Context) {
 		cl := currentCaller(c)
-		peer, err := peerParam(c)
-		if err != nil {
-			writeError(c, log, err)
-			return
-		}
 		var req request
-		if err := decodeJSON(c, l.maxBody, &req); err != nil {
-			writeError(c, log, err)
+		peer, ok := peerAndBody(c, log, l, &req)
+		if !ok {
 			return
 		}
 		if req.Status != nil && *req.Status != "seen" {

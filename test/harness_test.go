@@ -3,9 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,14 +97,7 @@ func startServer(t *testing.T, env map[string]string) *node {
 		prefix: cfg.KeyPrefix, domain: cfg.DefaultDomain, hc: hc}
 }
 
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
+func randomHex(t testing.TB, n int) string { return testutil.RandomHex(t, n) }
 
 // tok mints an HS256 token for user (a number or a string; nil leaves the
 // user claim out) with exp one hour ahead. extra adds or overrides claims;

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -109,16 +108,17 @@ func WaitTCP(t testing.TB, addr string, within time.Duration) {
 // one Redis never see each other's keys.
 func Domain(t testing.TB) string {
 	t.Helper()
-	return "t" + randHex(t, 8)
+	return "t" + RandomHex(t, 8)
 }
 
 // Prefix returns a unique key prefix ending in ':'.
 func Prefix(t testing.TB) string {
 	t.Helper()
-	return "parleytest:" + strings.ToLower(randHex(t, 6)) + ":"
+	return "parleytest:" + RandomHex(t, 6) + ":"
 }
 
-func randHex(t testing.TB, n int) string {
+// RandomHex returns 2n random lower-case hex digits.
+func RandomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
