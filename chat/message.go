@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -54,9 +55,27 @@ type Content struct {
 	Image string
 }
 
-// Limits bound user input.
+// Limits bound user input and what Parley keeps per user.
 type Limits struct {
-	MaxText int // characters (runes) per text message
+	MaxText     int           // characters (runes) per text message
+	EventLogMax int64         // events kept per user; 0 = DefaultEventLogMax
+	EventLogAge time.Duration // how long an event is kept; 0 = DefaultEventLogAge
+}
+
+// Event log retention defaults.
+const (
+	DefaultEventLogMax = 1000
+	DefaultEventLogAge = 24 * time.Hour
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.EventLogMax <= 0 {
+		l.EventLogMax = DefaultEventLogMax
+	}
+	if l.EventLogAge <= 0 {
+		l.EventLogAge = DefaultEventLogAge
+	}
+	return l
 }
 
 func (c Content) validate(op string, l Limits) (Content, error) {

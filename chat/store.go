@@ -12,6 +12,8 @@ import (
 )
 
 var (
+	//go:embed events.lua
+	eventsLua string
 	//go:embed send.lua
 	sendLua string
 	//go:embed replace.lua
@@ -41,14 +43,14 @@ type Store struct {
 // NewStore returns a Store on rdb. now is the clock for message times.
 func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() time.Time) *Store {
 	return &Store{
-		rdb: rdb, keys: keys, limits: limits, now: now,
+		rdb: rdb, keys: keys, limits: limits.withDefaults(), now: now,
 		newID: func() (string, error) {
 			id, err := uuid.NewV7()
 			return id.String(), err
 		},
-		send:    redis.NewScript(sendLua),
-		replace: redis.NewScript(replaceLua),
-		del:     redis.NewScript(deleteLua),
+		send:    redis.NewScript(eventsLua + sendLua),
+		replace: redis.NewScript(eventsLua + replaceLua),
+		del:     redis.NewScript(eventsLua + deleteLua),
 		page:    redis.NewScript(pageLua),
 	}
 }
@@ -82,9 +84,10 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		return Message{}, conv, errorf(op, "message id: %w", err)
 	}
 	m := Message{ID: id, Author: r.From, Epoch: s.now().UnixMilli(), Type: c.Type, Text: c.Text, Image: c.Image}
-	keys := []string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Seq(conv),
-		s.keys.Inbox(r.Domain, r.From), s.keys.Inbox(r.Domain, r.To)}
-	seq, err := s.send.Run(ctx, s.rdb, keys, m.ID, m.encode(), m.Epoch, InboxMember(r.To), InboxMember(r.From)).Int64()
+	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Seq(conv),
+		s.keys.Inbox(r.Domain, r.From), s.keys.Inbox(r.Domain, r.To)}, s.eventKeys(r.Domain, r.From, r.To)...)
+	args := append([]any{m.ID, m.encode(), m.Epoch, InboxMember(r.To), InboxMember(r.From)}, s.eventArgs(r.From, r.To)...)
+	seq, err := s.send.Run(ctx, s.rdb, keys, args...).Int64()
 	if err != nil {
 		return Message{}, conv, StoreError(op, err)
 	}
@@ -178,7 +181,9 @@ func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation,
 		out = m
 		return m, nil
 	}, func(old, updated string) (int64, error) {
-		return s.replace.Run(ctx, s.rdb, []string{s.keys.Messages(conv)}, r.MessageID, old, updated).Int64()
+		keys := append([]string{s.keys.Messages(conv)}, s.eventKeys(r.Domain, r.Caller, r.Peer)...)
+		args := append([]any{r.MessageID, old, updated}, s.eventArgs(r.Caller, r.Peer, s.now().UnixMilli())...)
+		return s.replace.Run(ctx, s.rdb, keys, args...).Int64()
 	})
 	return out, conv, err
 }
@@ -200,7 +205,8 @@ func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversat
 		return Message{}, conv, err
 	}
 	var out Message
-	keys := []string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Inbox(r.Domain, r.Caller), s.keys.Inbox(r.Domain, r.Peer)}
+	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Inbox(r.Domain, r.Caller), s.keys.Inbox(r.Domain, r.Peer)},
+		s.eventKeys(r.Domain, r.Caller, r.Peer)...)
 	err = s.casMessage(ctx, op, conv, r.MessageID, func(m Message) (Message, error) {
 		if m.Author != r.Caller {
 			return m, E(op, Forbidden, "only the author can delete a message", nil)
@@ -208,9 +214,26 @@ func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversat
 		out = m
 		return m, nil
 	}, func(old, _ string) (int64, error) {
-		return s.del.Run(ctx, s.rdb, keys, r.MessageID, old, InboxMember(r.Peer), InboxMember(r.Caller)).Int64()
+		args := append([]any{r.MessageID, old, InboxMember(r.Peer), InboxMember(r.Caller)}, s.eventArgs(r.Caller, r.Peer, s.now().UnixMilli())...)
+		return s.del.Run(ctx, s.rdb, keys, args...).Int64()
 	})
 	return out, conv, err
+}
+
+// eventKeys are the event counter and log of a, then of b.
+func (s *Store) eventKeys(d Domain, a, b UserID) []string {
+	return []string{s.keys.EventSeq(d, a), s.keys.EventLog(d, a), s.keys.EventSeq(d, b), s.keys.EventLog(d, b)}
+}
+
+// eventArgs are the script arguments every event append needs: the peer of
+// each party as that party sees it, the event time when the script has no
+// other (ts), and the retention bounds.
+func (s *Store) eventArgs(a, b UserID, ts ...int64) []any {
+	args := []any{string(b), string(a)}
+	for _, t := range ts {
+		args = append(args, t)
+	}
+	return append(args, s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds())
 }
 
 // casMessage reads a message, lets decide check and change it, and hands the

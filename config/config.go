@@ -47,6 +47,10 @@ type Config struct {
 	NumericIDs      bool          `env:"NUMERIC_IDS" envDefault:"true" desc:"write user ids made only of digits (no leading zero, at most 15 digits) as JSON numbers, as the seed API did; false keeps every id a string"`
 	KeyPrefix       string        `env:"KEY_PREFIX" envDefault:"parley:" desc:"prefix of every Redis key (at most 64 characters, no spaces or glob characters)"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" desc:"grace period for in-flight requests on shutdown"`
+
+	EventLogMax  int           `env:"EVENT_LOG_MAX" envDefault:"1000" desc:"events kept per user for reconnect replay (10-100000); older ones need a REST resync"`
+	EventLogAge  time.Duration `env:"EVENT_LOG_AGE" envDefault:"24h" desc:"how long an event is kept for reconnect replay"`
+	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"25s" desc:"interval of the comment line that keeps idle SSE streams open through proxies"`
 }
 
 // Load reads the configuration from environ, or from the process

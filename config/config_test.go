@@ -34,6 +34,9 @@ func TestLoadDefaults(t *testing.T) {
 		NumericIDs:      true,
 		KeyPrefix:       "parley:",
 		ShutdownTimeout: 15 * time.Second,
+		EventLogMax:     1000,
+		EventLogAge:     24 * time.Hour,
+		SSEHeartbeat:    25 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -197,6 +200,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"USER_API_TIMEOUT garbage", map[string]string{"PARLEY_USER_API_TIMEOUT": "soon"}, "PARLEY_USER_API_TIMEOUT"},
 		{"USER_CACHE_TTL negative", map[string]string{"PARLEY_USER_CACHE_TTL": "-5m"}, "PARLEY_USER_CACHE_TTL"},
 		{"SHUTDOWN_TIMEOUT zero", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "0"}, "PARLEY_SHUTDOWN_TIMEOUT"},
+		{"EVENT_LOG_MAX too small", map[string]string{"PARLEY_EVENT_LOG_MAX": "9"}, "PARLEY_EVENT_LOG_MAX"},
+		{"EVENT_LOG_AGE zero", map[string]string{"PARLEY_EVENT_LOG_AGE": "0s"}, "PARLEY_EVENT_LOG_AGE"},
+		{"SSE_HEARTBEAT negative", map[string]string{"PARLEY_SSE_HEARTBEAT": "-1s"}, "PARLEY_SSE_HEARTBEAT"},
 		{"JWT_ALGORITHMS unknown", map[string]string{"PARLEY_JWT_ALGORITHMS": "HS256,XS999"}, "PARLEY_JWT_ALGORITHMS"},
 		{"JWT_ALGORITHMS none", map[string]string{"PARLEY_JWT_ALGORITHMS": "none"}, "PARLEY_JWT_ALGORITHMS"},
 		{"JWT_ALGORITHMS only commas", map[string]string{"PARLEY_JWT_ALGORITHMS": ", ,"}, "PARLEY_JWT_ALGORITHMS"},
@@ -314,6 +320,9 @@ func TestVariables(t *testing.T) {
 		"PARLEY_NUMERIC_IDS":         "true",
 		"PARLEY_KEY_PREFIX":          "parley:",
 		"PARLEY_SHUTDOWN_TIMEOUT":    "15s",
+		"PARLEY_EVENT_LOG_MAX":       "1000",
+		"PARLEY_EVENT_LOG_AGE":       "24h",
+		"PARLEY_SSE_HEARTBEAT":       "25s",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]

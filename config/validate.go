@@ -115,6 +115,8 @@ func (c Config) validate() error {
 		{"USER_API_TIMEOUT", c.UserAPITimeout},
 		{"USER_CACHE_TTL", c.UserCacheTTL},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"EVENT_LOG_AGE", c.EventLogAge},
+		{"SSE_HEARTBEAT", c.SSEHeartbeat},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {
@@ -131,6 +133,10 @@ func (c Config) validate() error {
 	}
 	if c.MaxPerPage < 1 || c.MaxPerPage > maxPerPage {
 		bad("MAX_PER_PAGE", "must be between 1 and %d, got %d", maxPerPage, c.MaxPerPage)
+	}
+
+	if c.EventLogMax < 10 || c.EventLogMax > 100000 {
+		bad("EVENT_LOG_MAX", "must be between 10 and 100000, got %d", c.EventLogMax)
 	}
 
 	// Logging.

@@ -152,7 +152,7 @@ func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r 
 }
 
 // handleSend serves POST /api/user/:id.
-func handleSend(log *slog.Logger, chats messageStore, events eventSink, r renderer, l limits) gin.HandlerFunc {
+func handleSend(log *slog.Logger, chats messageStore, r renderer, l limits) gin.HandlerFunc {
 	type request struct {
 		Type  *string `json:"type"`
 		Text  *string `json:"text"`
@@ -177,14 +177,13 @@ func handleSend(log *slog.Logger, chats messageStore, events eventSink, r render
 			writeError(c, log, err)
 			return
 		}
-		events.messageNew(conv, m)
 		c.JSON(http.StatusCreated, entryResponse{writeState(conv, cl.User), r.message(m)})
 	}
 }
 
 // handleEdit serves POST /api/user/:id/:messageId: {text} (author) and/or
 // {status:"seen"} (recipient).
-func handleEdit(log *slog.Logger, chats messageStore, events eventSink, r renderer, l limits) gin.HandlerFunc {
+func handleEdit(log *slog.Logger, chats messageStore, r renderer, l limits) gin.HandlerFunc {
 	type request struct {
 		Text   *string `json:"text"`
 		Status *string `json:"status"`
@@ -206,13 +205,12 @@ func handleEdit(log *slog.Logger, chats messageStore, events eventSink, r render
 			writeError(c, log, err)
 			return
 		}
-		events.messageEdit(conv, m)
 		c.JSON(http.StatusOK, entryResponse{writeState(conv, cl.User), r.message(m)})
 	}
 }
 
 // handleDelete serves DELETE /api/user/:id/:messageId.
-func handleDelete(log *slog.Logger, chats messageStore, events eventSink) gin.HandlerFunc {
+func handleDelete(log *slog.Logger, chats messageStore) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cl := currentCaller(c)
 		peer, err := peerParam(c)
@@ -220,12 +218,11 @@ func handleDelete(log *slog.Logger, chats messageStore, events eventSink) gin.Ha
 			writeError(c, log, err)
 			return
 		}
-		m, conv, err := chats.Delete(c.Request.Context(), chat.DeleteRequest{Domain: cl.Domain, Caller: cl.User, Peer: peer, MessageID: c.Param("messageId")})
+		_, conv, err := chats.Delete(c.Request.Context(), chat.DeleteRequest{Domain: cl.Domain, Caller: cl.User, Peer: peer, MessageID: c.Param("messageId")})
 		if err != nil {
 			writeError(c, log, err)
 			return
 		}
-		events.messageDelete(conv, m)
 		c.JSON(http.StatusOK, struct {
 			State   writeStateJSON `json:"state"`
 			Message string         `json:"message"`

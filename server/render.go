@@ -111,3 +111,43 @@ type entryResponse struct {
 	State writeStateJSON `json:"state"`
 	Entry messageJSON    `json:"entry"`
 }
+
+// eventJSON is an event as both realtime transports send it: the REST write
+// state and the other party as the receiver sees them, the entry (or, for a
+// delete, the id), and the event's id in the receiver's log.
+type eventJSON struct {
+	State   writeStateJSON `json:"state"`
+	With    any            `json:"with"`
+	Entry   *messageJSON   `json:"entry,omitempty"`
+	ID      string         `json:"id,omitempty"`
+	EventID int64          `json:"eventId"`
+}
+
+// event renders ev of user u's log.
+func (r renderer) event(d chat.Domain, u chat.UserID, ev chat.Event) eventJSON {
+	conv, _ := chat.NewConversation(d, u, ev.Peer)
+	out := eventJSON{State: writeState(conv, u), With: r.id(ev.Peer), EventID: ev.ID}
+	if ev.Type == chat.EventDelete {
+		out.ID = ev.Msg.ID
+	} else {
+		m := r.message(ev.Msg)
+		out.Entry = &m
+	}
+	return out
+}
+
+// parseEventID reads a client's last event id: a JSON number or a decimal
+// string; -1 when absent or invalid.
+func parseEventID(v any) int64 {
+	switch x := v.(type) {
+	case float64:
+		if x >= 0 && x == float64(int64(x)) {
+			return int64(x)
+		}
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return -1
+}

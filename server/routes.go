@@ -14,7 +14,6 @@ type routeDeps struct {
 	chats   messageStore
 	inboxes inboxReader
 	users   userDirectory
-	events  eventSink
 	ready   pinger
 	sio     http.Handler
 	render  renderer
@@ -32,9 +31,9 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	api.GET("/", handleRoot(d.render))
 	api.GET("/list", handleList(d.log, d.inboxes, d.users, d.render, d.limits))
 	api.GET("/user/:id", handleHistory(d.log, d.chats, d.users, d.render, d.limits))
-	api.POST("/user/:id", handleSend(d.log, d.chats, d.events, d.render, d.limits))
-	api.POST("/user/:id/:messageId", handleEdit(d.log, d.chats, d.events, d.render, d.limits))
-	api.DELETE("/user/:id/:messageId", handleDelete(d.log, d.chats, d.events))
+	api.POST("/user/:id", handleSend(d.log, d.chats, d.render, d.limits))
+	api.POST("/user/:id/:messageId", handleEdit(d.log, d.chats, d.render, d.limits))
+	api.DELETE("/user/:id/:messageId", handleDelete(d.log, d.chats))
 
 	r.NoRoute(func(c *gin.Context) { writeError(c, d.log, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, d.log, errMethod) })

@@ -49,7 +49,9 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 	}
-	rt := newRealtime(log, authn, render, rtOpts)
+	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText, EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge}, time.Now)
+	events := newHub(rdb, keys, chats, log)
+	rt := newRealtime(log, authn, render, events, rtOpts)
 
 	ginRelease.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
@@ -58,16 +60,15 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 	addRoutes(r, routeDeps{
 		log:     log,
 		auth:    authn,
-		chats:   chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText}, time.Now),
+		chats:   chats,
 		inboxes: inbox.NewStore(rdb, keys),
 		users:   users,
-		events:  rt,
 		ready:   redisPinger{rdb},
 		render:  render,
 		sio:     rt.handler(),
 		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
 	})
-	return &Server{handler: r, closers: []func(){rt.close}}, nil
+	return &Server{handler: r, closers: []func(){rt.close, events.close}}, nil
 }
 
 // Handler is the HTTP handler serving every route.

@@ -27,9 +27,8 @@ type realtime struct {
 	log    *slog.Logger
 	auth   authenticator
 	render renderer
+	hub    *hub
 }
-
-var _ eventSink = (*realtime)(nil)
 
 // realtimeOptions configure the Socket.IO server.
 type realtimeOptions struct {
@@ -40,7 +39,7 @@ type realtimeOptions struct {
 	channelPrefix string
 }
 
-func newRealtime(log *slog.Logger, a authenticator, r renderer, o realtimeOptions) *realtime {
+func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
 	opts := socket.DefaultServerOptions()
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(20 * time.Second)
@@ -64,7 +63,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, o realtimeOption
 			Opts:  ao,
 		})
 	}
-	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r}
+	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h}
 	rt.io.Use(rt.authenticate)
 	_ = rt.io.On("connection", func(args ...any) { rt.onConnect(args[0].(*socket.Socket)) })
 	return rt
@@ -123,7 +122,20 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 		next(socket.NewExtendedError(msg, toJSONMap(body)))
 		return
 	}
-	s.SetData(cl)
+	// The client's position in its event log is fixed before the CONNECT
+	// ack: a client without lastEventId gets every event from this moment on.
+	after := lastEventID(h)
+	if after < 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := rt.hub.log.LastEventID(ctx, cl.Domain, cl.User)
+		if err != nil {
+			next(socket.NewExtendedError("unavailable", toJSONMap(classify(err))))
+			return
+		}
+		after = n
+	}
+	s.SetData(socketState{caller: cl, after: after})
 	// Join before the CONNECT ack goes out, so an event emitted the moment
 	// the client sees "connect" already reaches it.
 	s.Join(userRoom(cl.Domain, cl.User))
@@ -131,11 +143,18 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 }
 
 func (rt *realtime) onConnect(s *socket.Socket) {
-	cl, ok := s.Data().(caller)
+	st, ok := s.Data().(socketState)
 	if !ok {
 		s.Disconnect(true)
 		return
 	}
+	cl := st.caller
+	// Events come from the user's event log: a client that reconnects with
+	// auth.lastEventId first gets what it missed, then live events.
+	stop := rt.hub.subscribe(cl.Domain, cl.User, st.after,
+		func(ev chat.Event) { _ = s.Emit(ev.Type, rt.render.event(cl.Domain, cl.User, ev)) },
+		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
+	_ = s.On("disconnect", func(...any) { stop() })
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.
@@ -149,36 +168,26 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 	}
 }
 
-// emitBoth sends one event to both parties' rooms; with is the other
-// party's id as each receiver sees it.
-func (rt *realtime) emitBoth(event string, conv chat.Conversation, payload func(with chat.UserID) map[string]any) {
-	for _, u := range []chat.UserID{conv.Lo, conv.Hi} {
-		peer := conv.Peer(u)
-		if err := rt.io.To(userRoom(conv.Domain, u)).Emit(event, payload(peer)); err != nil {
-			rt.log.Warn("emit failed", "event", event, "room", string(userRoom(conv.Domain, u)), "err", err)
+// socketState is what the handshake settles for a socket.
+type socketState struct {
+	caller caller
+	after  int64 // the last event id the client has
+}
+
+// lastEventID reads auth.lastEventId (or ?lastEventId=): the last event id
+// the client has, as a number or a decimal string; -1 when absent or bad,
+// which means live events only.
+func lastEventID(h *socket.Handshake) int64 {
+	var v any
+	if m, ok := h.Auth.(map[string]any); ok {
+		v = m["lastEventId"]
+	}
+	if v == nil {
+		if q := h.Query["lastEventId"]; len(q) > 0 {
+			v = q[0]
 		}
 	}
-}
-
-func (rt *realtime) messageNew(conv chat.Conversation, m chat.Message) {
-	rt.emitMessage("message:new", conv, m)
-}
-
-func (rt *realtime) messageEdit(conv chat.Conversation, m chat.Message) {
-	rt.emitMessage("message:edit", conv, m)
-}
-
-func (rt *realtime) emitMessage(event string, conv chat.Conversation, m chat.Message) {
-	entry := toJSONMap(rt.render.message(m))
-	rt.emitBoth(event, conv, func(with chat.UserID) map[string]any {
-		return map[string]any{"state": toJSONMap(writeState(conv, conv.Peer(with))), "with": rt.render.id(with), "entry": entry}
-	})
-}
-
-func (rt *realtime) messageDelete(conv chat.Conversation, m chat.Message) {
-	rt.emitBoth("message:delete", conv, func(with chat.UserID) map[string]any {
-		return map[string]any{"state": toJSONMap(writeState(conv, conv.Peer(with))), "with": rt.render.id(with), "id": m.ID}
-	})
+	return parseEventID(v)
 }
 
 // toJSONMap turns a JSON-tagged value into plain maps: the Redis adapter

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -174,16 +175,18 @@ func TestRealtimeAcrossTwoNodes(t *testing.T) {
 			}
 			p := payload(t, ev)
 			wantNumber(t, dev.name+" with", p["with"], dev.other)
+			// Each user's log numbers its events 1, 2, 3… with no gap.
+			wantNumber(t, dev.name+" eventId", p["eventId"], fmt.Sprint(i+1))
 			state := obj(t, p, "state")
 			wantString(t, "state.key", state["key"], n1.domain+":dm:1-2")
 			wantString(t, "state.inbox_key", state["inbox_key"], "user-"+dev.other)
 			if w.entry != nil {
-				wantKeys(t, w.event, p, "state", "with", "entry")
+				wantKeys(t, w.event, p, "state", "with", "entry", "eventId")
 				if got, wantE := canon(p["entry"]), canon(w.entry); got != wantE {
 					t.Errorf("%s %s entry = %s, want the REST entry %s", dev.name, w.event, got, wantE)
 				}
 			} else {
-				wantKeys(t, w.event, p, "state", "with", "id")
+				wantKeys(t, w.event, p, "state", "with", "id", "eventId")
 				wantString(t, "deleted id", p["id"], w.id)
 			}
 		}

@@ -136,12 +136,12 @@ describe('message events', () => {
     assert.equal(entry.timestamp.iso, new Date(entry.timestamp.epoch).toISOString());
     await Promise.all([until(la1, 1), until(la2, 1), until(lb, 1)]);
     for (const l of [la1, la2]) {
-      assert.deepEqual(l[0], { event: 'message:new', args: [{ state, with: 2, entry }] });
+      assert.deepEqual(l[0], { event: 'message:new', args: [{ state, with: 2, entry, eventId: 1 }] });
     }
     assert.equal(lb[0].event, 'message:new');
     assert.equal(lb[0].args.length, 1);
     const bState = lb[0].args[0].state;
-    assert.deepEqual(lb[0].args[0], { state: { key: state.key, inbox_key: bState.inbox_key }, with: 1, entry });
+    assert.deepEqual(lb[0].args[0], { state: { key: state.key, inbox_key: bState.inbox_key }, with: 1, entry, eventId: 1 });
     assert.notEqual(bState.inbox_key, state.inbox_key);
 
     // The receiver's state is what REST answers the receiver: user 2 replies.
@@ -150,9 +150,9 @@ describe('message events', () => {
     assert.deepEqual(reply.body.state, bState);
     await Promise.all([until(la1, 2), until(la2, 2), until(lb, 2)]);
     for (const l of [la1, la2]) {
-      assert.deepEqual(l[1], { event: 'message:new', args: [{ state, with: 2, entry: reply.body.entry }] });
+      assert.deepEqual(l[1], { event: 'message:new', args: [{ state, with: 2, entry: reply.body.entry, eventId: 2 }] });
     }
-    assert.deepEqual(lb[1], { event: 'message:new', args: [{ state: bState, with: 1, entry: reply.body.entry }] });
+    assert.deepEqual(lb[1], { event: 'message:new', args: [{ state: bState, with: 1, entry: reply.body.entry, eventId: 2 }] });
 
     // message:edit
     const edited = await srv.rest('POST', `/api/user/2/${entry.id}`, t1, { text: 'hello from 1 (edited)' });
@@ -163,9 +163,9 @@ describe('message events', () => {
     assert.deepEqual(edited.body.state, state);
     await Promise.all([until(la1, 3), until(la2, 3), until(lb, 3)]);
     for (const l of [la1, la2]) {
-      assert.deepEqual(l[2], { event: 'message:edit', args: [{ state, with: 2, entry: edited.body.entry }] });
+      assert.deepEqual(l[2], { event: 'message:edit', args: [{ state, with: 2, entry: edited.body.entry, eventId: 3 }] });
     }
-    assert.deepEqual(lb[2], { event: 'message:edit', args: [{ state: bState, with: 1, entry: edited.body.entry }] });
+    assert.deepEqual(lb[2], { event: 'message:edit', args: [{ state: bState, with: 1, entry: edited.body.entry, eventId: 3 }] });
 
     // message:delete
     const deleted = await srv.rest('DELETE', `/api/user/2/${entry.id}`, t1);
@@ -173,9 +173,9 @@ describe('message events', () => {
     assert.deepEqual(deleted.body.state, state);
     await Promise.all([until(la1, 4), until(la2, 4), until(lb, 4)]);
     for (const l of [la1, la2]) {
-      assert.deepEqual(l[3], { event: 'message:delete', args: [{ state, with: 2, id: entry.id }] });
+      assert.deepEqual(l[3], { event: 'message:delete', args: [{ state, with: 2, id: entry.id, eventId: 4 }] });
     }
-    assert.deepEqual(lb[3], { event: 'message:delete', args: [{ state: bState, with: 1, id: entry.id }] });
+    assert.deepEqual(lb[3], { event: 'message:delete', args: [{ state: bState, with: 1, id: entry.id, eventId: 4 }] });
 
     // Nothing more for the parties, nothing at all for the bystander.
     await sleep(300);
@@ -212,7 +212,8 @@ describe('transports', () => {
       const sent = await srv.rest('POST', '/api/user/22', t21, { type: 'text', text: `via ${transport}` });
       assert.equal(sent.status, 201, JSON.stringify(sent.body));
       const [ea, eb] = await Promise.all(got);
-      assert.deepEqual(ea, { state: sent.body.state, with: 22, entry: sent.body.entry });
+      assert.ok(Number.isInteger(ea.eventId) && ea.eventId >= 1, `eventId ${ea.eventId}`);
+      assert.deepEqual(ea, { state: sent.body.state, with: 22, entry: sent.body.entry, eventId: ea.eventId });
       assert.equal(eb.with, 21);
       assert.deepEqual(eb.entry, sent.body.entry);
     });
@@ -253,7 +254,7 @@ describe('lifecycle', () => {
     const got = next(a, 'message:new');
     const sent = await srv.rest('POST', '/api/user/31', t32, { type: 'text', text: 'after restart' });
     assert.equal(sent.status, 201, JSON.stringify(sent.body));
-    assert.deepEqual(await got, { state: { key: sent.body.state.key, inbox_key: 'user-32' }, with: 32, entry: sent.body.entry });
+    assert.deepEqual(await got, { state: { key: sent.body.state.key, inbox_key: 'user-32' }, with: 32, entry: sent.body.entry, eventId: 1 });
   });
 
   test('session:expired when the token expires, then reconnect with a fresh token', async () => {

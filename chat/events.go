@@ -1,0 +1,83 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Event types in a user's event log.
+const (
+	EventNew    = "message:new"
+	EventEdit   = "message:edit"
+	EventDelete = "message:delete"
+)
+
+// Event is one entry of a user's event log: something that happened in one
+// of their conversations. IDs are per user, start at 1 and never skip: the
+// scripts assign them in the same atomic step as the write.
+type Event struct {
+	ID   int64   `json:"id"`
+	Type string  `json:"type"`
+	Peer UserID  `json:"peer"` // the other party of the conversation
+	TS   int64   `json:"ts"`   // epoch ms
+	Msg  Message `json:"msg"`  // the message after the change (before it, for a delete)
+}
+
+// DecodeEvent parses an event as stored and published by the scripts.
+func DecodeEvent(raw string) (Event, error) {
+	var e Event
+	if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		return Event{}, errorf("chat.DecodeEvent", "decode event: %w", err)
+	}
+	return e, nil
+}
+
+// EventsAfter returns up to limit of u's events with ids above after, oldest
+// first, and u's latest event id. gone is true when the log no longer holds
+// the event right after `after` (trimmed by count or age), or when after is
+// beyond the latest id (the log was reset): the caller must resync from
+// REST instead of replaying.
+func (s *Store) EventsAfter(ctx context.Context, d Domain, u UserID, after, limit int64) (evs []Event, last int64, gone bool, err error) {
+	const op = "chat.EventsAfter"
+	var seq *redis.StringCmd
+	var rng *redis.XMessageSliceCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		seq = p.Get(ctx, s.keys.EventSeq(d, u))
+		rng = p.XRangeN(ctx, s.keys.EventLog(d, u), strconv.FormatInt(after+1, 10)+"-0", "+", limit)
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		return nil, 0, false, StoreError(op, err)
+	}
+	last, _ = strconv.ParseInt(seq.Val(), 10, 64)
+	for _, x := range rng.Val() {
+		raw, _ := x.Values["e"].(string)
+		e, err := DecodeEvent(raw)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		evs = append(evs, e)
+	}
+	switch {
+	case after > last:
+		gone = true
+	case after < last && (len(evs) == 0 || evs[0].ID != after+1):
+		gone = true
+	}
+	return evs, last, gone, nil
+}
+
+// LastEventID is u's latest event id (0 before the first).
+func (s *Store) LastEventID(ctx context.Context, d Domain, u UserID) (int64, error) {
+	n, err := s.rdb.Get(ctx, s.keys.EventSeq(d, u)).Int64()
+	if err == redis.Nil {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, StoreError("chat.LastEventID", err)
+	}
+	return n, nil
+}
