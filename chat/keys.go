@@ -81,7 +81,9 @@ func (k Keys) Inbox(d Domain, u UserID) string { return k.Prefix + InboxKey(d, u
 // EventLog is u's event stream: every event delivered to u, numbered by
 // EventSeq, capped by count and age. Its name is also the pub/sub channel
 // the same events are published on.
-func (k Keys) EventLog(d Domain, u UserID) string { return k.Prefix + string(d) + ":events:" + string(u) }
+func (k Keys) EventLog(d Domain, u UserID) string {
+	return k.Prefix + string(d) + ":events:" + string(u)
+}
 
 // EventSeq is u's event counter; it is never trimmed, so ids never repeat.
 func (k Keys) EventSeq(d Domain, u UserID) string { return k.EventLog(d, u) + ":seq" }
