@@ -73,7 +73,15 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return err
 	}
 	defer rdb.Close()
-	srv, err := server.New(cfg, log, rdb)
+	var opts []server.Option
+	var devUsers []server.DevUser
+	if devMode {
+		if devUsers, err = mintDevUsers(cfg.JWTSecret); err != nil {
+			return err
+		}
+		opts = append(opts, server.WithDevUsers(devUsers))
+	}
+	srv, err := server.New(cfg, log, rdb, opts...)
 	if err != nil {
 		return err
 	}
@@ -85,7 +93,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "embedded", cfg.Embedded())
 	if devMode {
-		if err := printDevTokens(stdout, cfg, ln.Addr()); err != nil {
+		if err := printDevTokens(stdout, cfg, devUsers, ln.Addr()); err != nil {
 			return err
 		}
 	}
@@ -115,18 +123,24 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// printDevTokens prints the dev secret and two ready tokens (users 1 and 2)
-// so a newcomer can try the API at once.
-func printDevTokens(w io.Writer, cfg config.Config, addr net.Addr) error {
-	tokens := make([]string, 2)
-	for i := range tokens {
-		t, err := auth.SignHS256([]byte(cfg.JWTSecret), map[string]any{
+// mintDevUsers signs 24-hour tokens for users 1 and 2 with the dev secret.
+func mintDevUsers(secret string) ([]server.DevUser, error) {
+	users := make([]server.DevUser, 2)
+	for i := range users {
+		t, err := auth.SignHS256([]byte(secret), map[string]any{
 			"user_id": i + 1, "exp": time.Now().Add(24 * time.Hour).Unix(), "iat": time.Now().Unix()})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		tokens[i] = t
+		users[i] = server.DevUser{ID: fmt.Sprint(i + 1), Token: t}
 	}
+	return users, nil
+}
+
+// printDevTokens prints the dev secret and the dev users' tokens so a
+// newcomer can try the API, and the demo page, at once.
+func printDevTokens(w io.Writer, cfg config.Config, users []server.DevUser, addr net.Addr) error {
+	tokens := []string{users[0].Token, users[1].Token}
 	port := addr.(*net.TCPAddr).Port
 	_, err := fmt.Fprintf(w, `
 DEV MODE: no PARLEY_JWT_SECRET, so this process made a random HS256 secret:
@@ -137,8 +151,9 @@ Tokens (valid 24h):
 Try:
   curl -s -X POST http://127.0.0.1:%d/api/user/2 -H 'X-Auth-Token: %s' -H 'Content-Type: application/json' -d '{"type":"text","text":"Hello, world!"}'
   curl -s http://127.0.0.1:%d/api/list -H 'X-Auth-Token: %s'
+Demo page (pick user 1 in one tab, user 2 in another): http://127.0.0.1:%d/demo
 
-`, cfg.JWTSecret, tokens[0], tokens[1], port, tokens[0], port, tokens[1])
+`, cfg.JWTSecret, tokens[0], tokens[1], port, tokens[0], port, tokens[1], port)
 	return err
 }
 

@@ -80,10 +80,16 @@ func hostOnly(host string) string {
 	return strings.ToLower(host)
 }
 
-// requireCaller authenticates every /api request.
-func requireCaller(log *slog.Logger, a authenticator) gin.HandlerFunc {
+// requireCaller authenticates every /api request. With queryToken, a
+// ?token= is accepted when no header carries one: EventSource cannot set
+// headers.
+func requireCaller(log *slog.Logger, a authenticator, queryToken bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		cl, err := a.authenticate(auth.TokenFromHeader(c.Request.Header), c.Request.Host)
+		token := auth.TokenFromHeader(c.Request.Header)
+		if token == "" && queryToken {
+			token = c.Query("token")
+		}
+		cl, err := a.authenticate(token, c.Request.Host)
 		if err != nil {
 			writeError(c, log, err)
 			return

@@ -16,8 +16,13 @@ type routeDeps struct {
 	users   userDirectory
 	ready   pinger
 	sio     http.Handler
-	render  renderer
-	limits  limits
+	hub     *hub
+	sse     sseOptions
+	// devTokens are the dev-mode users' tokens the demo page offers; empty
+	// outside dev mode.
+	devTokens []DevUser
+	render    renderer
+	limits    limits
 }
 
 // addRoutes lists every route on one screen.
@@ -26,7 +31,11 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	r.GET("/readyz", handleReady(d.log, d.ready))
 	r.Any("/socket.io/*any", gin.WrapH(d.sio))
 
-	api := r.Group("/api", requireCaller(d.log, d.auth))
+	r.GET("/api/events", requireCaller(d.log, d.auth, true), handleEvents(d.log, d.hub, d.render, d.sse))
+	r.GET("/demo", handleDemo(d.devTokens))
+	r.GET("/demo/dev.json", handleDevTokens(d.devTokens))
+
+	api := r.Group("/api", requireCaller(d.log, d.auth, false))
 	api.GET("", handleRoot(d.render))
 	api.GET("/", handleRoot(d.render))
 	api.GET("/list", handleList(d.log, d.inboxes, d.users, d.render, d.limits))

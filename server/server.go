@@ -29,8 +29,21 @@ type Server struct {
 	closers []func()
 }
 
+// DevUser is a dev-mode user whose ready token the demo page may offer.
+type DevUser struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+// Option adjusts a server beyond its config.
+type Option func(*routeDeps)
+
+// WithDevUsers lets the demo page offer these users' tokens: only for the
+// dev mode of the embedded store.
+func WithDevUsers(users []DevUser) Option { return func(d *routeDeps) { d.devTokens = users } }
+
 // New wires a server from cfg on the Redis client rdb.
-func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Server, error) {
+func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ...Option) (*Server, error) {
 	verifier, err := newVerifier(cfg)
 	if err != nil {
 		return nil, err
@@ -57,7 +70,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.Use(accessLog(log), cors(cfg.CORSOrigins))
-	addRoutes(r, routeDeps{
+	deps := routeDeps{
 		log:     log,
 		auth:    authn,
 		chats:   chats,
@@ -67,7 +80,13 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 		render:  render,
 		sio:     rt.handler(),
 		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
-	})
+		hub:     events,
+		sse:     sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second},
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	addRoutes(r, deps)
 	return &Server{handler: r, closers: []func(){rt.close, events.close}}, nil
 }
 

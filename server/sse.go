@@ -1,0 +1,133 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"parley/chat"
+)
+
+// sseOptions configure the EventSource transport.
+type sseOptions struct {
+	heartbeat time.Duration // comment line interval that keeps proxies from timing out
+	retry     time.Duration // reconnect advice sent to the client
+}
+
+// eventTypes are the types ?types= may name.
+func eventTypes() []string { return []string{chat.EventNew, chat.EventEdit, chat.EventDelete} }
+
+// handleEvents serves GET /api/events: the caller's events as
+// text/event-stream. The token may come as ?token= (EventSource cannot set
+// headers); Last-Event-ID (or ?lastEventId=) replays what the client missed
+// first, exactly like a Socket.IO reconnect; ?types= keeps only some types.
+func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cl := currentCaller(c)
+		filter, err := parseTypes(c.Query("types"))
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		after := parseEventID(c.GetHeader("Last-Event-ID"))
+		if after < 0 {
+			after = parseEventID(c.Query("lastEventId"))
+		}
+		if after < 0 {
+			n, err := h.log.LastEventID(c.Request.Context(), cl.Domain, cl.User)
+			if err != nil {
+				writeError(c, log, err)
+				return
+			}
+			after = n
+		}
+		flusher, ok := c.Writer.(http.Flusher)
+		if !ok {
+			writeError(c, log, fmt.Errorf("streaming unsupported"))
+			return
+		}
+		hd := c.Writer.Header()
+		hd.Set("Content-Type", "text/event-stream")
+		hd.Set("Cache-Control", "no-cache")
+		hd.Set("Connection", "keep-alive")
+		hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+		c.Status(http.StatusOK)
+
+		// Frames from the hub's delivery loop go through one channel, so the
+		// handler goroutine is the stream's only writer.
+		frames := make(chan string, 64)
+		send := func(f string) {
+			select {
+			case frames <- f:
+			case <-c.Request.Context().Done():
+			}
+		}
+		stop := h.subscribe(cl.Domain, cl.User, after, func(ev chat.Event) {
+			if filter != nil && !filter[ev.Type] {
+				return
+			}
+			b, _ := json.Marshal(r.event(cl.Domain, cl.User, ev))
+			send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, b))
+		}, func(reason string) {
+			b, _ := json.Marshal(map[string]string{"reason": reason})
+			send("event: resync\ndata: " + string(b) + "\n\n")
+		})
+		defer stop()
+
+		ready, _ := json.Marshal(map[string]any{"lastEventId": after})
+		fmt.Fprintf(c.Writer, "retry: %d\nevent: ready\ndata: %s\n\n", o.retry.Milliseconds(), ready)
+		flusher.Flush()
+		beat := time.NewTicker(o.heartbeat)
+		defer beat.Stop()
+		var expired <-chan time.Time
+		if !cl.Expires.IsZero() {
+			t := time.NewTimer(time.Until(cl.Expires))
+			defer t.Stop()
+			expired = t.C
+		}
+		for {
+			select {
+			case <-c.Request.Context().Done():
+				return
+			case f := <-frames:
+				if _, err := c.Writer.WriteString(f); err != nil {
+					return
+				}
+			case <-beat.C:
+				if _, err := c.Writer.WriteString(": ping\n\n"); err != nil {
+					return
+				}
+			case <-expired:
+				_, _ = c.Writer.WriteString("event: session:expired\ndata: {\"reason\":\"token expired\"}\n\n")
+				flusher.Flush()
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}
+
+// parseTypes reads ?types=a,b; nil means every type.
+func parseTypes(s string) (map[string]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string]bool{}
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		known := false
+		for _, k := range eventTypes() {
+			known = known || k == t
+		}
+		if !known {
+			return nil, chat.E("server.events", chat.Invalid, `"types" takes a comma-separated list of `+strings.Join(eventTypes(), ", "), nil)
+		}
+		out[t] = true
+	}
+	return out, nil
+}
