@@ -25,8 +25,8 @@ import (
 type opts struct {
 	redisURL string
 
-	p1Conns, p1Users int
-	p1Dur            time.Duration
+	p1Conns, p1Users, p1Rounds int
+	p1Dur                      time.Duration
 
 	p2Clients, p2BaseClients, p2Rate int
 	p2Dur                            time.Duration
@@ -54,6 +54,7 @@ func main() {
 	fs.StringVar(&o.redisURL, "redis", defaultRedisURL(), "Redis URL (keys go under a unique bench: prefix and are deleted afterwards)")
 	fs.IntVar(&o.p1Conns, "p1-conns", 50, "P1: concurrent connections")
 	fs.IntVar(&o.p1Users, "p1-users", 1000, "P1: distinct users")
+	fs.IntVar(&o.p1Rounds, "p1-rounds", 4, "P1: alternating rounds the duration is split into")
 	fs.DurationVar(&o.p1Dur, "p1-dur", 20*time.Second, "P1: duration of each of the two runs (Parley, baseline)")
 	fs.IntVar(&o.p2Clients, "p2-clients", 10000, "P2/P2x: connected websocket clients")
 	fs.IntVar(&o.p2BaseClients, "p2-base-clients", 10, "P2: clients of the baseline run")

@@ -25,6 +25,10 @@ type p1Result struct {
 
 func (r p1Result) rate() float64 { return float64(r.ops) / r.took.Seconds() }
 
+func (r p1Result) merge(o p1Result) p1Result {
+	return p1Result{ops: r.ops + o.ops, errs: r.errs + o.errs, lat: append(r.lat, o.lat...), took: r.took + o.took}
+}
+
 // closedLoop runs conc workers calling op back to back for d.
 func closedLoop(ctx context.Context, conc int, d time.Duration, op func(w int, rng *rand.Rand) error) p1Result {
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -108,19 +112,17 @@ func p1(ctx context.Context, o opts, d time.Duration) (base, parley p1Result, er
 	}
 	defer brdb.Close()
 	store := chat.NewStore(brdb, e.keys(), chat.Limits{MaxText: 4000}, time.Now)
-	logf("P1 baseline: chat.Store.Send, %d workers, %d users, %s", o.p1Conns, users, d)
-	base = closedLoop(ctx, o.p1Conns, d, func(_ int, rng *rand.Rand) error {
+	sendBase := func(_ int, rng *rand.Rand) error {
 		a, b := pair(rng, users)
 		_, _, err := store.Send(ctx, chat.SendRequest{Domain: chat.Domain(e.domain), From: uid(a), To: uid(b),
 			Content: chat.Content{Type: chat.TypeText, Text: "bench p1 " + strconv.Itoa(rng.IntN(1e9))}})
 		return err
-	})
+	}
 
 	tr := &http.Transport{MaxIdleConns: o.p1Conns, MaxIdleConnsPerHost: o.p1Conns, MaxConnsPerHost: o.p1Conns}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	logf("P1 Parley: POST /api/user/:id, %d connections, %d users, %s", o.p1Conns, users, d)
-	parley = closedLoop(ctx, o.p1Conns, d, func(_ int, rng *rand.Rand) error {
+	sendHTTP := func(_ int, rng *rand.Rand) error {
 		a, b := pair(rng, users)
 		body := `{"type":"text","text":"bench p1 ` + strconv.Itoa(rng.IntN(1e9)) + `"}`
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.url+"/api/user/"+strconv.Itoa(b), strings.NewReader(body))
@@ -136,6 +138,16 @@ func p1(ctx context.Context, o opts, d time.Duration) (base, parley p1Result, er
 			return fmt.Errorf("POST status %d", resp.StatusCode)
 		}
 		return nil
-	})
+	}
+	// Alternate short rounds so that load from elsewhere on the machine
+	// hits both sides alike.
+	rounds := max(1, o.p1Rounds)
+	logf("P1: %d connections, %d users, %s each for POST /api/user/:id and for chat.Store.Send, in %d alternating rounds",
+		o.p1Conns, users, d, rounds)
+	for range rounds {
+		base = base.merge(closedLoop(ctx, o.p1Conns, d/time.Duration(rounds), sendBase))
+		parley = parley.merge(closedLoop(ctx, o.p1Conns, d/time.Duration(rounds), sendHTTP))
+	}
+	base.lat, parley.lat = base.lat.sorted(), parley.lat.sorted()
 	return base, parley, nil
 }

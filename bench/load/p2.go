@@ -32,7 +32,7 @@ func runP2(ctx context.Context, o opts, r *report, smoke bool) (big, base p2Resu
 		return big, base, err
 	}
 	defer e.close()
-	n, err := e.startNode()
+	n, err := e.startProc(ctx) // its own process: 10 000 sockets on each side need their own descriptors
 	if err != nil {
 		return big, base, err
 	}
@@ -80,12 +80,12 @@ func runP2xAgainst(ctx context.Context, o opts, r *report, single p2Result) erro
 		return err
 	}
 	defer e.close()
-	a, err := e.startNode()
+	a, err := e.startProc(ctx)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	b, err := e.startNode()
+	b, err := e.startProc(ctx)
 	if err != nil {
 		return err
 	}

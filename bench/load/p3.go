@@ -110,42 +110,31 @@ func runP3(ctx context.Context, o opts, r *report) error {
 		}
 		levels = append(levels, k)
 	}
-	maxK := levels[len(levels)-1]
-	if lim := fileLimit(); lim < uint64(maxK)+1000 {
-		return fmt.Errorf("P3 needs %d file descriptors, RLIMIT_NOFILE is %d", maxK+1000, lim)
+	// Client and server each need one descriptor per connection; levels
+	// above RLIMIT_NOFILE (the hard limit when it cannot be raised) are
+	// replaced by the largest that fits.
+	if fit := int(fileLimit()) - 1000; levels[len(levels)-1] > fit {
+		var kept []int
+		for _, k := range levels {
+			if k < fit {
+				kept = append(kept, k)
+			}
+		}
+		logf("P3: RLIMIT_NOFILE is %d: levels %v become %v", fileLimit(), levels, append(kept, fit))
+		levels = append(kept, fit)
 	}
+	maxK := levels[len(levels)-1]
 	e, err := newEnv(ctx, o.redisURL, "p3")
 	if err != nil {
 		return err
 	}
 	defer e.close()
-	httpAddr, err := freeAddr()
+	pn, err := e.startProc(ctx)
 	if err != nil {
 		return err
 	}
-	admin, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, exe, nodeCommand)
-	cmd.Env = os.Environ()
-	for k, v := range e.vars() {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Env = append(cmd.Env, "PARLEY_HTTP_ADDR="+httpAddr, adminAddrEnv+"="+admin)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	base := "http://" + httpAddr
-	if err := waitHealthy(ctx, base); err != nil {
-		return err
-	}
+	defer pn.close()
+	cmd, admin, base := pn.cmd, pn.admin, pn.url
 	time.Sleep(time.Second)
 	zero, err := readStats(admin, cmd.Process.Pid)
 	if err != nil {
@@ -187,6 +176,46 @@ func runP3(ctx context.Context, o opts, r *report) error {
 	}
 	return nil
 }
+
+// procNode is a Parley node in its own process (the tool binary run as
+// nodeCommand), so its memory and file descriptors are its own.
+type procNode struct {
+	url, admin string
+	cmd        *exec.Cmd
+}
+
+func (e *env) startProc(ctx context.Context) (*procNode, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, nodeCommand)
+	cmd.Env = os.Environ()
+	for k, v := range e.vars() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "PARLEY_HTTP_ADDR="+httpAddr, adminAddrEnv+"="+admin)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	pn := &procNode{url: "http://" + httpAddr, admin: admin, cmd: cmd}
+	if err := waitHealthy(ctx, pn.url); err != nil {
+		pn.close()
+		return nil, err
+	}
+	return pn, nil
+}
+
+func (pn *procNode) close() { _ = pn.cmd.Process.Kill(); _ = pn.cmd.Wait() }
 
 var nanBaseline = func() float64 { var z float64; return z / z }()
 
