@@ -135,6 +135,10 @@ func OpenRedis(url string) (*redis.Client, error) {
 	opt.MaxRetries = 1
 	opt.DialerRetries = 1 // one dial, no backoff loop: a dead Redis is a 503 at once
 	opt.ContextTimeoutEnabled = true
+	// RESP2: with RESP3 go-redis peeks the socket for push notifications
+	// before every command, one more read syscall per command; Parley uses
+	// none (pub/sub runs on its own connections). bench/load P1.
+	opt.Protocol = 2
 	return redis.NewClient(opt), nil
 }
 

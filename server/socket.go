@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -44,6 +45,12 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(20 * time.Second)
 	opts.SetMaxHttpBufferSize(64 << 10)
+	// engine.io v2.5.0 writes a broadcast's pre-encoded websocket frame and
+	// then returns, dropping every other packet flushed in the same batch:
+	// a socket receiving events faster than one write loses some (measured
+	// by bench/load P2). With per-message deflate configured it takes the
+	// per-packet path instead; the threshold keeps frames uncompressed.
+	opts.SetPerMessageDeflate(&eiotypes.PerMessageDeflate{Threshold: math.MaxInt})
 	if len(o.corsOrigins) > 0 {
 		origins := make([]any, len(o.corsOrigins))
 		for i, s := range o.corsOrigins {

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"parley/auth"
+	"parley/chat"
+	"parley/config"
+	"parley/server"
+)
+
+// env is one scenario's slice of the shared Redis: a unique key prefix
+// (deleted afterwards) and a JWT secret.
+type env struct {
+	redisURL string
+	prefix   string
+	secret   string
+	domain   string
+	rdb      *redis.Client // for seeding, baselines and cleanup
+}
+
+func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	s := make([]byte, 32)
+	_, _ = rand.Read(s)
+	e := &env{redisURL: redisURL, prefix: "bench:" + name + ":" + hex.EncodeToString(b) + ":",
+		secret: hex.EncodeToString(s), domain: "bench"}
+	rdb, err := server.OpenRedis(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis %s: %w", redisURL, err)
+	}
+	e.rdb = rdb
+	return e, nil
+}
+
+// vars is the node configuration of this env.
+func (e *env) vars() map[string]string {
+	return map[string]string{
+		"PARLEY_REDIS_URL":      e.redisURL,
+		"PARLEY_KEY_PREFIX":     e.prefix,
+		"PARLEY_JWT_SECRET":     e.secret,
+		"PARLEY_DEFAULT_DOMAIN": e.domain,
+		"PARLEY_LOG_LEVEL":      "error",
+		"PARLEY_HTTP_ADDR":      "127.0.0.1:0",
+	}
+}
+
+func (e *env) config() (config.Config, error) { return config.Load(e.vars()) }
+
+// keys is the keyspace the env's nodes write.
+func (e *env) keys() chat.Keys { return chat.Keys{Prefix: e.prefix} }
+
+// token mints a token for user valid for two hours.
+func (e *env) token(user int) string {
+	t, err := auth.SignHS256([]byte(e.secret), map[string]any{"user_id": user, "exp": time.Now().Add(2 * time.Hour).Unix()})
+	if err != nil {
+		panic(err) // cannot fail with a non-empty secret
+	}
+	return t
+}
+
+func (e *env) tokens(n int) []string {
+	out := make([]string, n+1) // 1-based: user i has out[i]
+	for i := 1; i <= n; i++ {
+		out[i] = e.token(i)
+	}
+	return out
+}
+
+// close deletes every key under the prefix and closes the client.
+func (e *env) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var n int
+	iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 5000).Iterator()
+	batch := make([]string, 0, 1000)
+	flush := func() {
+		if len(batch) > 0 {
+			n += len(batch)
+			_ = e.rdb.Unlink(ctx, batch...).Err()
+			batch = batch[:0]
+		}
+	}
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == cap(batch) {
+			flush()
+		}
+	}
+	flush()
+	logf("cleanup: deleted %d keys under %s", n, e.prefix)
+	_ = e.rdb.Close()
+}
+
+// node is one in-process Parley (server.New) on a 127.0.0.1 listener.
+type node struct {
+	url string
+	srv *server.Server
+	hs  *http.Server
+	rdb *redis.Client
+}
+
+func (e *env) startNode() (*node, error) {
+	cfg, err := e.config()
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := server.OpenRedis(cfg.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), rdb)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return &node{url: "http://" + ln.Addr().String(), srv: srv, hs: hs, rdb: rdb}, nil
+}
+
+func (n *node) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.srv.Close()
+	_ = n.hs.Shutdown(ctx)
+	_ = n.hs.Close()
+	_ = n.rdb.Close()
+}
+
+func uid(i int) chat.UserID { return chat.UserID(strconv.Itoa(i)) }

@@ -1,0 +1,98 @@
+package bench_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"parley/auth"
+	"parley/chat"
+	"parley/internal/testutil"
+)
+
+// baselines holds the ns/op of each baseline sub-benchmark of this run.
+var baselines sync.Map
+
+// keepBaseline records b's ns/op under name; call it at the end of a
+// baseline sub-benchmark.
+func keepBaseline(b *testing.B, name string) {
+	baselines.Store(name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
+}
+
+// reportRatio reports b's ns/op over the baseline's as x-baseline.
+func reportRatio(b *testing.B, name string) {
+	if v, ok := baselines.Load(name); ok && v.(float64) > 0 {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/v.(float64), "x-baseline")
+	}
+}
+
+// BenchmarkJWTVerify compares auth.Verifier.Verify of an HS256 token with
+// the bare HMAC-SHA256 of the same signing input (the cryptographic floor).
+func BenchmarkJWTVerify(b *testing.B) {
+	secret := []byte("bench-secret-0123456789abcdef")
+	tok, err := auth.SignHS256(secret, map[string]any{"user_id": 42, "exp": time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	input := []byte(tok[:strings.LastIndexByte(tok, '.')])
+	b.Run("baseline-hmac-sha256", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m := hmac.New(sha256.New, secret)
+			m.Write(input)
+			_ = m.Sum(nil)
+		}
+		keepBaseline(b, "jwt")
+	})
+	v, err := auth.NewVerifier(auth.Config{Algorithms: []string{"HS256"}, Secret: secret, RequireExp: true, Leeway: 30 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("parley-verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRatio(b, "jwt")
+	})
+}
+
+// BenchmarkSendScript compares chat.Store.Send (validation, id, JSON, one
+// EVALSHA of send.lua) on real Redis with one PING round trip on the same
+// client (the network floor).
+func BenchmarkSendScript(b *testing.B) {
+	rdb := testutil.Redis(b)
+	ctx := context.Background()
+	keys := chat.Keys{Prefix: testutil.Prefix(b)}
+	b.Cleanup(func() {
+		iter := rdb.Scan(ctx, 0, keys.Prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Unlink(ctx, iter.Val())
+		}
+	})
+	b.Run("baseline-ping", func(b *testing.B) {
+		for b.Loop() {
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		keepBaseline(b, "send")
+	})
+	store := chat.NewStore(rdb, keys, chat.Limits{MaxText: 4000}, time.Now)
+	req := chat.SendRequest{Domain: "bench", From: "1", To: "2", Content: chat.Content{Type: chat.TypeText, Text: "hello, benchmark"}}
+	b.Run("parley-send", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := store.Send(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRatio(b, "send")
+	})
+}

@@ -1,0 +1,265 @@
+// Demo page test: the embedded /demo page (fetch + EventSource, no
+// third-party code) in headless Chromium, as users 1 and 2 against the real
+// binary and a real Redis: send, reply, edit and delete show up live on the
+// other page; 50 REST sends arrive exactly once and in order; after a server
+// restart the page's EventSource reconnects with its last event id and the
+// server replays what it missed. Plus the dev-mode sign-in (embedded store).
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { randomName, startParley } from './lib/harness.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outDir = join(here, 'out');
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+let browser;
+const servers = new Set(); // running Parley handles, stopped in after()
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const s of servers) {
+    const t0 = Date.now();
+    const { code, signal } = await s.stop();
+    console.log('STOP', Date.now() - t0, code, signal);
+    s.cleanup();
+    assert.equal(signal, null, s.output());
+    assert.equal(code, 0, s.output());
+  }
+});
+
+/** Opens /demo on server with hash; collects page errors and console lines. */
+async function openDemo(server, hash = '') {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
+  const errors = [];
+  const consoleLog = [];
+  page.on('pageerror', (e) => errors.push(e));
+  page.on('console', (m) => consoleLog.push(`${m.type()}: ${m.text()}`));
+  page.on('requestfailed', () => {}); // a stopped server fails requests; that is expected
+  await page.goto(`${server.url}/demo${hash}`);
+  return { page, errors, consoleLog };
+}
+
+const statusOf = (page) => page.locator('#status').getAttribute('data-state');
+
+async function waitLive(page, ms = 10_000) {
+  await page.waitForSelector('#status[data-state="live"]', { timeout: ms });
+}
+
+/** The open conversation's messages as [{id, author, text, edited}]. */
+function messages(page) {
+  return page.$$eval('#messages li[data-id]', (lis) => lis.map((li) => ({
+    id: li.dataset.id,
+    author: li.dataset.author,
+    text: li.querySelector('.text')?.textContent ?? null,
+    edited: li.dataset.edited === 'true',
+  })));
+}
+
+/** Waits until fn(messages) is true; fails with the last list seen. */
+async function waitMessages(page, fn, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await messages(page);
+    if (fn(last)) return last;
+    if (Date.now() > deadline) {
+      assert.fail(`timed out waiting for ${what}; page shows ${last.length} messages: ` +
+        JSON.stringify(last.slice(-5).map((m) => m.text)));
+    }
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
+
+test('two demo pages chat live; 50 sends arrive once and in order; a restart loses nothing', async () => {
+  let parley = await startParley();
+  servers.add(parley);
+  const t1 = parley.token(1);
+  const t2 = parley.token(2);
+
+  const p1 = await openDemo(parley, `#token=${encodeURIComponent(t1)}`);
+  const p2 = await openDemo(parley, `#token=${encodeURIComponent(t2)}`);
+  const page1 = p1.page;
+  const page2 = p2.page;
+  try {
+    await waitLive(page1);
+    await waitLive(page2);
+    assert.equal(await page1.locator('#whoami').textContent(), 'signed in as user 1');
+    assert.equal(await page2.locator('#whoami').textContent(), 'signed in as user 2');
+    // The token left the address bar for sessionStorage.
+    assert.equal(new URL(page1.url()).hash, '');
+    assert.equal(await page1.evaluate(() => sessionStorage.getItem('parley.token')), t1);
+
+    // Page 1 starts a conversation with user 2 and sends.
+    await page1.fill('#new-peer', '2');
+    await page1.click('#open-peer');
+    await page1.waitForSelector('#peer-title[data-peer="2"]');
+    await page1.fill('#composer input', 'hello from page 1');
+    await page1.click('#send');
+    const [sent] = await waitMessages(page1, (ms) => ms.length === 1, 'own message on page 1');
+    assert.equal(sent.text, 'hello from page 1');
+    assert.equal(sent.author, '1');
+
+    // Page 2 sees it in its inbox live, opens the conversation, replies.
+    const row = page2.locator('#inbox li[data-peer="1"]');
+    await row.locator('.latest', { hasText: 'hello from page 1' }).waitFor({ timeout: 10_000 });
+    await row.click();
+    await waitMessages(page2, (ms) => ms.length === 1 && ms[0].id === sent.id && ms[0].text === 'hello from page 1',
+      'page 1 message on page 2');
+    await page2.fill('#composer input', 'hello from page 2');
+    await page2.click('#send');
+    const both = await waitMessages(page1, (ms) => ms.length === 2 && ms[1].text === 'hello from page 2',
+      'reply on page 1');
+    assert.equal(both[1].author, '2');
+    // The sender's own copy (REST answer + its event) is shown once.
+    await waitMessages(page2, (ms) => ms.length === 2, 'reply once on page 2');
+    await page1.locator('#inbox li[data-peer="2"] .latest', { hasText: 'hello from page 2' }).waitFor();
+
+    // Page 1 edits its message (the page asks with prompt()).
+    page1.once('dialog', (d) => d.accept('edited from page 1'));
+    await page1.click(`#messages li[data-id="${sent.id}"] button.edit`);
+    await waitMessages(page2, (ms) => ms.some((m) => m.id === sent.id && m.text === 'edited from page 1' && m.edited),
+      'edit on page 2');
+    assert.equal(await page2.locator(`#messages li[data-id="${sent.id}"] .edited`).count(), 1);
+
+    // Page 1 deletes it: it disappears on page 2.
+    await page1.click(`#messages li[data-id="${sent.id}"] button.delete`);
+    await waitMessages(page2, (ms) => ms.length === 1 && !ms.some((m) => m.id === sent.id), 'delete on page 2');
+    await waitMessages(page1, (ms) => ms.length === 1, 'delete on page 1');
+
+    // Text is rendered as text, never as HTML.
+    const html = '<img src=x onerror="window.pwned=1"><b>bold</b>';
+    assert.equal((await parley.rest('POST', '/api/user/2', t1, { type: 'text', text: html })).status, 201);
+    await waitMessages(page2, (ms) => ms.some((m) => m.text === html), 'markup as text');
+    assert.equal(await page2.locator('#messages li b').count(), 0);
+    assert.equal(await page2.evaluate(() => window.pwned), undefined);
+
+    // Burst: 50 sends from user 1 over REST while page 2 is live.
+    const before = (await messages(page2)).length;
+    const burst = (from, n) => Array.from({ length: n }, (_, i) => `burst ${String(from + i).padStart(3, '0')}`);
+    const sendAll = async (texts) => {
+      const ids = [];
+      for (const text of texts) {
+        const r = await parley.rest('POST', '/api/user/2', t1, { type: 'text', text });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        ids.push(r.body.entry.id);
+      }
+      return ids;
+    };
+    const first = burst(1, 50);
+    const firstIds = await sendAll(first);
+    let shown = await waitMessages(page2, (ms) => ms.filter((m) => m.text.startsWith('burst ')).length >= 50,
+      '50 burst messages on page 2');
+    await new Promise((ok) => setTimeout(ok, 300)); // let any duplicate arrive
+    shown = await messages(page2);
+    assert.equal(shown.length, before + 50);
+    assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.text), first);
+    assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.id), firstIds);
+
+    // Restart the server (real Redis keeps the log); page 2 notices, then
+    // reconnects by itself. The next 20 are sent at once after the restart,
+    // typically before page 2 is back, so they reach it by replay.
+    const { exit, server } = await parley.restart();
+    servers.delete(parley);
+    parley = server;
+    servers.add(parley);
+    assert.equal(exit.signal, null, 'first server died by signal');
+    assert.equal(exit.code, 0, 'first server did not exit 0');
+    const during = await statusOf(page2);
+    assert.notEqual(during, 'live', 'page 2 did not notice the restart');
+    const second = burst(51, 20);
+    const secondIds = await sendAll(second);
+    const stateAfterSends = await statusOf(page2);
+    console.log(`demo: page 2 was "${stateAfterSends}" when the 20 post-restart sends were done` +
+      (stateAfterSends === 'live' ? ' (delivered live)' : ' (delivered by replay)'));
+    await waitLive(page2, 15_000);
+    await waitMessages(page2, (ms) => ms.filter((m) => m.text.startsWith('burst ')).length >= 70,
+      '70 burst messages on page 2 after the restart', 15_000);
+    await new Promise((ok) => setTimeout(ok, 300));
+    shown = await messages(page2);
+    assert.equal(shown.length, before + 70);
+    assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.text), [...first, ...second]);
+    assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.id), [...firstIds, ...secondIds]);
+    assert.equal(new Set(shown.map((m) => m.id)).size, shown.length, 'duplicate message ids on page 2');
+
+    // Page 1 reconnected too and still chats.
+    await waitLive(page1, 15_000);
+    await page2.fill('#composer input', 'after the restart');
+    await page2.click('#send');
+    await waitMessages(page1, (ms) => ms.some((m) => m.text === 'after the restart'), 'post-restart reply on page 1');
+    await page1.locator('#inbox li[data-peer="2"] .latest', { hasText: 'after the restart' }).waitFor();
+
+    mkdirSync(outDir, { recursive: true });
+    const shot1 = join(outDir, 'demo-user1.png');
+    const shot2 = join(outDir, 'demo-user2.png');
+    await page1.screenshot({ path: shot1 });
+    await page2.screenshot({ path: shot2 });
+    console.log(`demo screenshot: ${shot1}`);
+    console.log(`demo screenshot: ${shot2}`);
+
+    assert.deepEqual(p1.errors, []);
+    assert.deepEqual(p2.errors, []);
+  } finally {
+    await page1.close();
+    await page2.close();
+  }
+});
+
+test('demo page: a refused token goes back to the token form', async () => {
+  const parley = await startParley();
+  servers.add(parley);
+  const { page, errors } = await openDemo(parley, '#token=not-a-token');
+  try {
+    await page.waitForSelector('#login:not([hidden])');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.locator('#error').textContent(), /^Token refused/);
+    assert.equal(await statusOf(page), 'signed-out');
+    // Not dev mode: no dev users are offered.
+    assert.equal(await page.locator('#dev-users button').count(), 0);
+    // Pasting a good token signs in.
+    await page.fill('#token-input', parley.token(7));
+    await page.click('#token-use');
+    await waitLive(page);
+    assert.equal(await page.locator('#whoami').textContent(), 'signed in as user 7');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('demo page in dev mode (embedded store, no JWT secret) offers the dev users', async () => {
+  const parley = await startParley({
+    env: { PARLEY_REDIS_URL: undefined, PARLEY_JWT_SECRET: undefined, PARLEY_KEY_PREFIX: `jstest:${randomName()}:` },
+  });
+  servers.add(parley);
+  const { page, errors } = await openDemo(parley);
+  try {
+    await page.click('#dev-users button:text-is("Use dev user 1")', { timeout: 10_000 });
+    await waitLive(page);
+    assert.equal(await page.locator('#whoami').textContent(), 'signed in as user 1');
+    assert.equal(await page.locator('#dev-users button:text-is("Use dev user 2")').count(), 1);
+
+    // The dev users can talk: user 1 opens user 2 and sends.
+    await page.fill('#new-peer', '2');
+    await page.click('#open-peer');
+    await page.fill('#composer input', 'hi from dev user 1');
+    await page.click('#send');
+    await waitMessages(page, (ms) => ms.length === 1 && ms[0].text === 'hi from dev user 1', 'dev-mode send');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
