@@ -145,6 +145,12 @@ func TestHistoryByTimeWindow(t *testing.T) {
 	if a, b := f.rdb.ZCard(ctx, f.keys.DM(conv)).Val(), f.rdb.ZCard(ctx, f.keys.TimeIndex(conv)).Val(); a != b || a != 11 {
 		t.Errorf("DM holds %d ids, time index %d; want 11 both", a, b)
 	}
+	for i, m := range sent {
+		score, err := f.rdb.ZScore(ctx, f.keys.TimeIndex(conv), m.ID).Result()
+		if i != 5 && (err != nil || int64(score) != m.Epoch) {
+			t.Errorf("time index scores m%d %v (%v), want %d", i, score, err, m.Epoch)
+		}
+	}
 }
 
 // TestTimeWindowTies: messages of the same millisecond are ordered by id and

@@ -64,8 +64,8 @@ func TestDomainsAreDisjoint(t *testing.T) {
 	if a == 0 || b == 0 {
 		t.Errorf("keys: %d under tena, %d under tenb; want both", a, b)
 	}
-	if got := len(redisSnapshot(t, n.rdb, n.prefix+"tena:")); got != 5 { // dm, msgs, seq, two inboxes
-		t.Errorf("tena has %d keys, want 5", got)
+	if got := len(redisSnapshot(t, n.rdb, n.prefix+"tena:")); got != 6 { // dm, msgs, seq, time index, two inboxes
+		t.Errorf("tena has %d keys, want 6", got)
 	}
 }
 
