@@ -74,6 +74,10 @@ func (k Keys) Messages(c Conversation) string { return k.DM(c) + ":msgs" }
 // Seq is the counter that numbers the conversation's messages.
 func (k Keys) Seq(c Conversation) string { return k.DM(c) + ":seq" }
 
+// TimeIndex is the sorted set of message ids scored by their epoch ms, for
+// reads by time window; the send and delete scripts keep it in step with DM.
+func (k Keys) TimeIndex(c Conversation) string { return k.DM(c) + ":ts" }
+
 // Inbox is the sorted set of "user-<peer>" members scored by the epoch ms of
 // the conversation's latest message.
 func (k Keys) Inbox(d Domain, u UserID) string { return k.Prefix + InboxKey(d, u) }

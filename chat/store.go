@@ -3,8 +3,6 @@ package chat
 import (
 	"context"
 	_ "embed"
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,7 +83,7 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 	}
 	m := Message{ID: id, Author: r.From, Epoch: s.now().UnixMilli(), Type: c.Type, Text: c.Text, Image: c.Image}
 	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Seq(conv),
-		s.keys.Inbox(r.Domain, r.From), s.keys.Inbox(r.Domain, r.To)}, s.eventKeys(r.Domain, r.From, r.To)...)
+		s.keys.Inbox(r.Domain, r.From), s.keys.Inbox(r.Domain, r.To)}, append(s.eventKeys(r.Domain, r.From, r.To), s.keys.TimeIndex(conv))...)
 	args := append([]any{m.ID, m.encode(), m.Epoch, InboxMember(r.To), InboxMember(r.From)}, s.eventArgs(r.From, r.To)...)
 	seq, err := s.send.Run(ctx, s.rdb, keys, args...).Int64()
 	if err != nil {
@@ -99,35 +97,16 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 type HistoryPage struct {
 	Total    int64
 	Messages []Message // oldest first within the page
+	// Older and Newer report whether messages exist before the first and
+	// after the last of Messages; both are false for an empty page.
+	Older, Newer bool
 }
 
 // History returns page p of conv: page 1 holds the newest messages, each page
 // is in chronological order. It costs O(log N + page size). A page past the
 // end, or an empty conversation, is an empty page with the right total.
 func (s *Store) History(ctx context.Context, conv Conversation, p Page) (HistoryPage, error) {
-	const op = "chat.History"
-	res, err := s.page.Run(ctx, s.rdb, []string{s.keys.DM(conv), s.keys.Messages(conv)}, p.Start(), p.Stop()).Slice()
-	if err != nil {
-		return HistoryPage{}, StoreError(op, err)
-	}
-	total, ok := res[0].(int64)
-	if !ok || len(res)%2 != 1 {
-		return HistoryPage{}, errorf(op, "unexpected page reply %v", res)
-	}
-	msgs := make([]Message, 0, len(res)/2)
-	for i := len(res) - 2; i >= 1; i -= 2 { // the script returns newest first
-		raw, ok := res[i+1].(string)
-		if !ok {
-			continue // deleted between ZREVRANGE and HGET cannot happen in a script; tolerate anyway
-		}
-		m, err := DecodeMessage(raw)
-		if err != nil {
-			return HistoryPage{}, err
-		}
-		m.Seq, _ = strconv.ParseInt(fmt.Sprint(res[i]), 10, 64)
-		msgs = append(msgs, m)
-	}
-	return HistoryPage{Total: total, Messages: msgs}, nil
+	return s.readDM(ctx, "chat.History", conv, "page", p.Start(), p.Stop())
 }
 
 // EditRequest changes a message: Text (author only) and/or Seen (recipient
@@ -206,7 +185,7 @@ func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversat
 	}
 	var out Message
 	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Inbox(r.Domain, r.Caller), s.keys.Inbox(r.Domain, r.Peer)},
-		s.eventKeys(r.Domain, r.Caller, r.Peer)...)
+		append(s.eventKeys(r.Domain, r.Caller, r.Peer), s.keys.TimeIndex(conv))...)
 	err = s.casMessage(ctx, op, conv, r.MessageID, func(m Message) (Message, error) {
 		if m.Author != r.Caller {
 			return m, E(op, Forbidden, "only the author can delete a message", nil)

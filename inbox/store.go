@@ -11,8 +11,12 @@ import (
 	"parley/chat"
 )
 
-//go:embed latest.lua
-var latestLua string
+var (
+	//go:embed latest.lua
+	latestLua string
+	//go:embed cursor.lua
+	cursorLua string
+)
 
 // Entry is one conversation in a user's inbox.
 type Entry struct {
@@ -21,22 +25,25 @@ type Entry struct {
 	Latest *chat.Message // nil only if the conversation emptied while reading
 }
 
-// Page is one page of an inbox.
+// Page is one page of an inbox, most recent conversation first.
 type Page struct {
 	Total   int64
 	Entries []Entry
+	// Older and Newer report whether entries exist below the last and above
+	// the first of Entries; both are false for an empty page.
+	Older, Newer bool
 }
 
 // Store reads inboxes from Redis.
 type Store struct {
-	rdb    redis.UniversalClient
-	keys   chat.Keys
-	latest *redis.Script
+	rdb            redis.UniversalClient
+	keys           chat.Keys
+	latest, cursor *redis.Script
 }
 
 // NewStore returns a Store reading the keyspace keys on rdb.
 func NewStore(rdb redis.UniversalClient, keys chat.Keys) *Store {
-	return &Store{rdb: rdb, keys: keys, latest: redis.NewScript(latestLua)}
+	return &Store{rdb: rdb, keys: keys, latest: redis.NewScript(latestLua), cursor: redis.NewScript(cursorLua)}
 }
 
 // List returns page p of user's inbox, most recent conversation first, in
@@ -57,7 +64,65 @@ func (s *Store) List(ctx context.Context, d chat.Domain, user chat.UserID, p cha
 		return Page{}, chat.StoreError(op, err)
 	}
 	out := Page{Total: card.Val()}
-	zs := rng.Val()
+	if len(rng.Val()) > 0 {
+		out.Older = p.Stop()+1 < out.Total
+		out.Newer = p.Start() > 0
+	}
+	return s.withLatest(ctx, op, d, user, out, rng.Val())
+}
+
+// ListByCursor returns the c.Limit entries of user's inbox right below
+// (c.Before: older) or above (c.After: newer) a position, most recent first,
+// in two round trips: the entries with the total from one script in
+// O(log N + limit), then their latest messages. A position is an
+// InboxPosition: a peer's current place, or the place it had at an epoch,
+// which stays valid after that conversation moves up. Errors: NotFound for
+// a peer-only position whose peer is not in the inbox, Invalid, Unavailable.
+func (s *Store) ListByCursor(ctx context.Context, d chat.Domain, user chat.UserID, c chat.Cursor) (Page, error) {
+	const op = "inbox.ListByCursor"
+	raw, dir := c.After, "after"
+	if c.Before != "" {
+		raw, dir = c.Before, "before"
+	}
+	pos, err := chat.ParseInboxPosition(raw)
+	if err != nil {
+		return Page{}, err
+	}
+	score := ""
+	if pos.AtEpoch {
+		score = strconv.FormatInt(pos.Epoch, 10)
+	}
+	res, err := s.cursor.Run(ctx, s.rdb, []string{s.keys.Inbox(d, user)}, dir, chat.InboxMember(pos.Peer), score, c.Limit).Slice()
+	if err != nil {
+		return Page{}, chat.StoreError(op, err)
+	}
+	if len(res) == 1 && res[0] == int64(-1) {
+		return Page{}, chat.E(op, chat.NotFound, "cursor conversation not found", nil)
+	}
+	total, ok1 := res[0].(int64)
+	older, ok2 := res[1].(int64)
+	newer, ok3 := res[2].(int64)
+	if !ok1 || !ok2 || !ok3 || len(res)%2 != 1 {
+		return Page{}, chat.E(op, chat.Internal, "", fmt.Errorf("unexpected cursor reply %v", res))
+	}
+	zs := make([]redis.Z, 0, len(res)/2-1)
+	for i := 3; i < len(res); i += 2 {
+		score, err := strconv.ParseFloat(fmt.Sprint(res[i+1]), 64)
+		if err != nil {
+			return Page{}, chat.E(op, chat.Internal, "", fmt.Errorf("inbox score %v: %w", res[i+1], err))
+		}
+		zs = append(zs, redis.Z{Member: res[i], Score: score})
+	}
+	out := Page{Total: total}
+	if len(zs) > 0 {
+		out.Older, out.Newer = older == 1, newer == 1
+	}
+	return s.withLatest(ctx, op, d, user, out, zs)
+}
+
+// withLatest fills out.Entries from the inbox members zs, with every
+// conversation's latest message read in one pipeline.
+func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user chat.UserID, out Page, zs []redis.Z) (Page, error) {
 	if len(zs) == 0 {
 		return out, nil
 	}
@@ -66,7 +131,7 @@ func (s *Store) List(ctx context.Context, d chat.Domain, user chat.UserID, p cha
 	}
 	cmds := make([]*redis.Cmd, len(zs))
 	out.Entries = make([]Entry, 0, len(zs))
-	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for _, z := range zs {
 			peer, ok := chat.PeerFromMember(fmt.Sprint(z.Member))
 			if !ok {

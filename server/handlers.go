@@ -17,11 +17,13 @@ type (
 	messageStore interface {
 		Send(ctx context.Context, r chat.SendRequest) (chat.Message, chat.Conversation, error)
 		History(ctx context.Context, conv chat.Conversation, p chat.Page) (chat.HistoryPage, error)
+		HistoryByCursor(ctx context.Context, conv chat.Conversation, c chat.Cursor) (chat.HistoryPage, error)
 		Edit(ctx context.Context, r chat.EditRequest) (chat.Message, chat.Conversation, error)
 		Delete(ctx context.Context, r chat.DeleteRequest) (chat.Message, chat.Conversation, error)
 	}
 	inboxReader interface {
 		List(ctx context.Context, d chat.Domain, u chat.UserID, p chat.Page) (inbox.Page, error)
+		ListByCursor(ctx context.Context, d chat.Domain, u chat.UserID, c chat.Cursor) (inbox.Page, error)
 	}
 	userDirectory interface {
 		Lookup(ctx context.Context, ids []string) map[string]userapi.User
@@ -43,6 +45,18 @@ func pageParam(c *gin.Context, l limits) (chat.Page, error) {
 		size = c.Query("per_page")
 	}
 	return chat.ParsePage(c.Query("page"), size, l.perPage, l.maxPerPage)
+}
+
+// cursorParams reads ?before= ?after= ?since= ?until= (nil when absent) and
+// the page number, which they exclude.
+func cursorParams(c *gin.Context) chat.CursorParams {
+	q := func(name string) *string {
+		if v, ok := c.GetQuery(name); ok {
+			return &v
+		}
+		return nil
+	}
+	return chat.CursorParams{Before: q("before"), After: q("after"), Since: q("since"), Until: q("until"), Page: c.Query("page")}
 }
 
 // peerAndBody reads the :id path segment and the JSON body of a write; on
@@ -72,7 +86,8 @@ func handleRoot(r renderer) gin.HandlerFunc {
 	}
 }
 
-// handleList serves GET /api/list: the caller's inbox, newest first.
+// handleList serves GET /api/list: the caller's inbox, newest first, by page
+// number or by cursor (?before= / ?after= an inbox position).
 func handleList(log *slog.Logger, inboxes inboxReader, users userDirectory, r renderer, l limits) gin.HandlerFunc {
 	type entryJSON struct {
 		Type      string        `json:"type"`
@@ -88,7 +103,17 @@ func handleList(log *slog.Logger, inboxes inboxReader, users userDirectory, r re
 			writeError(c, log, err)
 			return
 		}
-		page, err := inboxes.List(c.Request.Context(), cl.Domain, cl.User, p)
+		cur, err := chat.ParseInboxCursor(cursorParams(c), p.Size)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		var page inbox.Page
+		if cur.IsZero() {
+			page, err = inboxes.List(c.Request.Context(), cl.Domain, cl.User, p)
+		} else {
+			page, err = inboxes.ListByCursor(c.Request.Context(), cl.Domain, cl.User, cur)
+		}
 		if err != nil {
 			writeError(c, log, err)
 			return
@@ -106,15 +131,27 @@ func handleList(log *slog.Logger, inboxes inboxReader, users userDirectory, r re
 				entries[i].Latest = &m
 			}
 		}
+		next, prev := nextPrev(len(page.Entries), page.Older, page.Newer, 0, len(page.Entries)-1, func(i int) string {
+			return chat.InboxPosition{Peer: page.Entries[i].Peer, Epoch: page.Entries[i].Epoch, AtEpoch: true}.String()
+		})
+		key := chat.InboxKey(cl.Domain, cl.User)
+		var state any = cursorState(key, cur, page.Total, next, prev)
+		if cur.IsZero() {
+			ps := pageState(key, p, page.Total)
+			ps.Next, ps.Prev = next, prev
+			state = ps
+		}
 		c.JSON(http.StatusOK, struct {
-			State   pageStateJSON `json:"state"`
-			Entries []entryJSON   `json:"entries"`
-		}{pageState(chat.InboxKey(cl.Domain, cl.User), p, page.Total), entries})
+			State   any         `json:"state"`
+			Entries []entryJSON `json:"entries"`
+		}{state, entries})
 	}
 }
 
-// handleHistory serves GET /api/user/:id: one page of the DM, page 1 the
-// newest, chronological within the page, authors as user objects.
+// handleHistory serves GET /api/user/:id: part of the DM, oldest first,
+// authors as user objects: page N (page 1 the newest), or the messages
+// around a cursor (?before= / ?after= a message id), or a time window
+// (?since= / ?until= epoch ms, with ?after= / ?before= to walk it).
 func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r renderer, l limits) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		cl := currentCaller(c)
@@ -133,7 +170,17 @@ func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r 
 			writeError(c, log, err)
 			return
 		}
-		page, err := chats.History(c.Request.Context(), conv, p)
+		cur, err := chat.ParseMessageCursor(cursorParams(c), p.Size)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		var page chat.HistoryPage
+		if cur.IsZero() {
+			page, err = chats.History(c.Request.Context(), conv, p)
+		} else {
+			page, err = chats.HistoryByCursor(c.Request.Context(), conv, cur)
+		}
 		if err != nil {
 			writeError(c, log, err)
 			return
@@ -144,10 +191,17 @@ func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r 
 			msgs[i] = r.message(m)
 			msgs[i].Author = r.user(m.Author, found)
 		}
+		next, prev := nextPrev(len(msgs), page.Older, page.Newer, len(msgs)-1, 0, func(i int) string { return msgs[i].ID })
+		var state any = cursorState(conv.Key(), cur, page.Total, next, prev)
+		if cur.IsZero() {
+			ps := pageState(conv.Key(), p, page.Total)
+			ps.Next, ps.Prev = next, prev
+			state = ps
+		}
 		c.JSON(http.StatusOK, struct {
-			State    pageStateJSON `json:"state"`
+			State    any           `json:"state"`
 			Messages []messageJSON `json:"messages"`
-		}{pageState(conv.Key(), p, page.Total), msgs})
+		}{state, msgs})
 	}
 }
 

@@ -85,15 +85,59 @@ func (r renderer) user(id chat.UserID, users map[string]userapi.User) userJSON {
 }
 
 type pageStateJSON struct {
-	Key        string `json:"key"`
-	Page       int    `json:"page"`
-	PerPage    int    `json:"per_page"`
-	Total      int64  `json:"total"`
-	TotalPages int64  `json:"total_pages"`
+	Key        string  `json:"key"`
+	Page       int     `json:"page"`
+	PerPage    int     `json:"per_page"`
+	Total      int64   `json:"total"`
+	TotalPages int64   `json:"total_pages"`
+	Next       *string `json:"next"` // cursor for newer items ("after"), null when none
+	Prev       *string `json:"prev"` // cursor for older items ("before"), null when none
 }
 
 func pageState(key string, p chat.Page, total int64) pageStateJSON {
 	return pageStateJSON{Key: key, Page: p.Number, PerPage: p.Size, Total: total, TotalPages: p.TotalPages(total)}
+}
+
+// cursorStateJSON is the state of a cursor read: the page-number fields
+// make no sense there, the cursor it answered does.
+type cursorStateJSON struct {
+	Key     string     `json:"key"`
+	PerPage int        `json:"per_page"`
+	Total   int64      `json:"total"`
+	Cursor  cursorJSON `json:"cursor"`
+	Next    *string    `json:"next"`
+	Prev    *string    `json:"prev"`
+}
+
+// cursorJSON echoes the cursor of a request.
+type cursorJSON struct {
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+	Since  *int64 `json:"since,omitempty"`
+	Until  *int64 `json:"until,omitempty"`
+}
+
+func cursorState(key string, c chat.Cursor, total int64, next, prev *string) cursorStateJSON {
+	return cursorStateJSON{Key: key, PerPage: c.Limit, Total: total, Next: next, Prev: prev,
+		Cursor: cursorJSON{Before: c.Before, After: c.After, Since: c.Since, Until: c.Until}}
+}
+
+// nextPrev returns the cursors around a page of n items: next is the last
+// (newest) item's cursor when newer items exist, prev the first (oldest)
+// one's when older items exist; cursor(i) is the cursor of item i.
+func nextPrev(n int, older, newer bool, newest, oldest int, cursor func(i int) string) (next, prev *string) {
+	if n == 0 {
+		return nil, nil
+	}
+	if newer {
+		s := cursor(newest)
+		next = &s
+	}
+	if older {
+		s := cursor(oldest)
+		prev = &s
+	}
+	return next, prev
 }
 
 type writeStateJSON struct {
