@@ -180,9 +180,11 @@ test('two demo pages chat live; 50 sends arrive once and in order; a restart los
     assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.text), first);
     assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.id), firstIds);
 
-    // Restart the server (real Redis keeps the log); page 2 notices, then
-    // reconnects by itself. The next 20 are sent at once after the restart,
-    // typically before page 2 is back, so they reach it by replay.
+    // Restart the server (real Redis keeps the log). Page 2's reconnects are
+    // refused (aborted in the browser) until the next 20 are sent, so those
+    // can only reach it by the replay after its last event id.
+    let blocked = 0;
+    await page2.route('**/api/events*', (route) => { blocked++; return route.abort(); });
     const { exit, server } = await parley.restart();
     servers.delete(parley);
     parley = server;
@@ -190,13 +192,13 @@ test('two demo pages chat live; 50 sends arrive once and in order; a restart los
     // (How the first server exited with the pages' streams open is checked by
     // the SIGTERM test below.)
     assert.equal(exit.signal, null, 'first server died by signal');
-    const during = await statusOf(page2);
-    assert.notEqual(during, 'live', 'page 2 did not notice the restart');
+    await page2.waitForSelector('#status[data-state="reconnecting"]', { timeout: 10_000 });
     const second = burst(51, 20);
     const secondIds = await sendAll(second);
-    const stateAfterSends = await statusOf(page2);
-    console.log(`demo: page 2 was "${stateAfterSends}" when the 20 post-restart sends were done` +
-      (stateAfterSends === 'live' ? ' (delivered live)' : ' (delivered by replay)'));
+    await waitMessages(page2, () => blocked > 0, 'a refused reconnect');
+    assert.equal(await statusOf(page2), 'reconnecting');
+    assert.equal((await messages(page2)).length, before + 50, 'page 2 got messages while cut off');
+    await page2.unroute('**/api/events*');
     await waitLive(page2, 15_000);
     await waitMessages(page2, (ms) => ms.filter((m) => m.text.startsWith('burst ')).length >= 70,
       '70 burst messages on page 2 after the restart', 15_000);
@@ -206,6 +208,9 @@ test('two demo pages chat live; 50 sends arrive once and in order; a restart los
     assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.text), [...first, ...second]);
     assert.deepEqual(shown.filter((m) => m.text.startsWith('burst ')).map((m) => m.id), [...firstIds, ...secondIds]);
     assert.equal(new Set(shown.map((m) => m.id)).size, shown.length, 'duplicate message ids on page 2');
+    const log = await page2.evaluate(() => window.parleyDemo.statusLog);
+    assert.deepEqual(log.slice(-2), ['reconnecting', 'live'], JSON.stringify(log));
+    console.log(`demo: page 2 got 50 live + 20 replayed after a restart (${blocked} reconnects refused meanwhile)`);
 
     // Page 1 reconnected too and still chats.
     await waitLive(page1, 15_000);
