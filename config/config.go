@@ -47,6 +47,9 @@ type Config struct {
 	NumericIDs      bool          `env:"NUMERIC_IDS" envDefault:"true" desc:"write user ids made only of digits (no leading zero, at most 15 digits) as JSON numbers, as the seed API did; false keeps every id a string"`
 	KeyPrefix       string        `env:"KEY_PREFIX" envDefault:"parley:" desc:"prefix of every Redis key (at most 64 characters, no spaces or glob characters)"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" desc:"grace period for in-flight requests on shutdown"`
+
+	MetricsAddr string `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090" emptyDisables:"true" desc:"address of the Prometheus /metrics listener (and pprof); set it empty to turn it off"`
+	PProf       bool   `env:"PPROF" envDefault:"false" desc:"serve net/http/pprof under /debug/pprof/ on PARLEY_METRICS_ADDR"`
 }
 
 // Load reads the configuration from environ, or from the process
@@ -58,6 +61,7 @@ func Load(environ map[string]string) (Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: environ}); err != nil {
 		return Config{}, parseError(err)
 	}
+	c.applyExplicitEmpty(environ)
 	if err := c.normalize(); err != nil {
 		return Config{}, err
 	}
