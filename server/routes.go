@@ -17,6 +17,7 @@ type routeDeps struct {
 	events  eventSink
 	ready   pinger
 	sio     http.Handler
+	openapi []byte // the OpenAPI document as JSON
 	render  renderer
 	limits  limits
 }
@@ -26,6 +27,7 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	r.GET("/healthz", handleHealth())
 	r.GET("/readyz", handleReady(d.log, d.ready))
 	r.Any("/socket.io/*any", gin.WrapH(d.sio))
+	r.GET("/openapi.json", handleOpenAPI(d.openapi))
 
 	api := r.Group("/api", requireCaller(d.log, d.auth))
 	api.GET("", handleRoot(d.render))

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"parley/api"
 	"parley/auth"
 	"parley/chat"
 	"parley/config"
@@ -27,9 +28,12 @@ var ginRelease sync.Once
 type Server struct {
 	handler http.Handler
 	closers []func()
+	metrics *metrics
+	pprof   bool // serve net/http/pprof with the metrics
 }
 
-// New wires a server from cfg on the Redis client rdb.
+// New wires a server from cfg on the Redis client rdb. It adds a metrics
+// hook to rdb.
 func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Server, error) {
 	verifier, err := newVerifier(cfg)
 	if err != nil {
@@ -45,16 +49,23 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 
 	authn := authenticator{verifier: verifier, hostDomains: hostDomains, defaultDomain: chat.Domain(cfg.DefaultDomain)}
 	render := renderer{numericIDs: cfg.NumericIDs}
-	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio"}
+	spec, err := openAPIJSON(api.SpecYAML())
+	if err != nil {
+		return nil, err
+	}
+	var rt *realtime
+	m := newMetrics(users, func() int { return rt.connectedSockets() })
+	rdb.AddHook(m.redisHook())
+	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted}
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 	}
-	rt := newRealtime(log, authn, render, rtOpts)
+	rt = newRealtime(log, authn, render, rtOpts)
 
 	ginRelease.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(accessLog(log), cors(cfg.CORSOrigins))
+	r.Use(m.instrument, accessLog(log), cors(cfg.CORSOrigins))
 	addRoutes(r, routeDeps{
 		log:     log,
 		auth:    authn,
@@ -65,9 +76,10 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient) (*Serve
 		ready:   redisPinger{rdb},
 		render:  render,
 		sio:     rt.handler(),
+		openapi: spec,
 		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
 	})
-	return &Server{handler: r, closers: []func(){rt.close}}, nil
+	return &Server{handler: r, closers: []func(){rt.close}, metrics: m, pprof: cfg.PProf}, nil
 }
 
 // Handler is the HTTP handler serving every route.

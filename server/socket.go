@@ -27,6 +27,7 @@ type realtime struct {
 	log    *slog.Logger
 	auth   authenticator
 	render renderer
+	onEmit func(event string) // counts emitted events
 }
 
 var _ eventSink = (*realtime)(nil)
@@ -38,6 +39,7 @@ type realtimeOptions struct {
 	// pub/sub; nil keeps the in-memory adapter (one node).
 	rdb           redis.UniversalClient
 	channelPrefix string
+	onEmit        func(event string) // called once per event emitted; nil = no-op
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, o realtimeOptions) *realtime {
@@ -64,7 +66,10 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, o realtimeOption
 			Opts:  ao,
 		})
 	}
-	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r}
+	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, onEmit: o.onEmit}
+	if rt.onEmit == nil {
+		rt.onEmit = func(string) {}
+	}
 	rt.io.Use(rt.authenticate)
 	_ = rt.io.On("connection", func(args ...any) { rt.onConnect(args[0].(*socket.Socket)) })
 	return rt
@@ -141,6 +146,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		// close; it reconnects with a fresh token.
 		timer := time.AfterFunc(time.Until(cl.Expires), func() {
 			_ = s.Emit("session:expired", map[string]any{"reason": "token expired"})
+			rt.onEmit("session:expired")
 			// false: leave the namespace with a disconnect packet the client
 			// sees ("io server disconnect") instead of cutting the transport.
 			s.Disconnect(false)
@@ -152,6 +158,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 // emitBoth sends one event to both parties' rooms; with is the other
 // party's id as each receiver sees it.
 func (rt *realtime) emitBoth(event string, conv chat.Conversation, payload func(with chat.UserID) map[string]any) {
+	rt.onEmit(event)
 	for _, u := range []chat.UserID{conv.Lo, conv.Hi} {
 		peer := conv.Peer(u)
 		if err := rt.io.To(userRoom(conv.Domain, u)).Emit(event, payload(peer)); err != nil {
