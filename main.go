@@ -40,6 +40,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return usage(stdout)
 	}
 	if len(args) > 0 {
+		if cmd, ok := commands()[args[0]]; ok {
+			return cmd(args[1:], environ, stdout, stderr)
+		}
 		return fmt.Errorf("unknown argument %q (try --help)", args[0])
 	}
 	cfg, err := config.Load(environ)
@@ -86,6 +89,10 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return err
 	}
 	defer srv.Close()
+	stopMetrics, err := serveMetrics(cfg, srv, log)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -109,6 +116,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	srv.Close()
+	stopMetrics(sctx)
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -158,7 +166,7 @@ Demo page (pick user 1 in one tab, user 2 in another): http://127.0.0.1:%d/demo
 }
 
 func usage(w io.Writer) error {
-	fmt.Fprintln(w, "Usage: parley [--help]\n\nParley serves direct-message chat for a platform's JWTs. Configuration (environment):")
+	fmt.Fprintln(w, subcommandUsage+"\nParley serves direct-message chat for a platform's JWTs. Configuration (environment):")
 	for _, v := range config.Variables() {
 		def := v.Default
 		if def == "" {

@@ -51,6 +51,8 @@ type Config struct {
 	EventLogMax  int           `env:"EVENT_LOG_MAX" envDefault:"1000" desc:"events kept per user for reconnect replay (10-100000); older ones need a REST resync"`
 	EventLogAge  time.Duration `env:"EVENT_LOG_AGE" envDefault:"24h" desc:"how long an event is kept for reconnect replay"`
 	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"25s" desc:"interval of the comment line that keeps idle SSE streams open through proxies"`
+	MetricsAddr  string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090" emptyDisables:"true" desc:"address of the Prometheus /metrics listener (and pprof); set it empty to turn it off"`
+	PProf        bool          `env:"PPROF" envDefault:"false" desc:"serve net/http/pprof under /debug/pprof/ on PARLEY_METRICS_ADDR"`
 }
 
 // Load reads the configuration from environ, or from the process
@@ -62,6 +64,7 @@ func Load(environ map[string]string) (Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: environ}); err != nil {
 		return Config{}, parseError(err)
 	}
+	c.applyExplicitEmpty(environ)
 	if err := c.normalize(); err != nil {
 		return Config{}, err
 	}

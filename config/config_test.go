@@ -37,6 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 		EventLogMax:     1000,
 		EventLogAge:     24 * time.Hour,
 		SSEHeartbeat:    25 * time.Second,
+		MetricsAddr:     "127.0.0.1:9090",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -122,6 +123,12 @@ func TestLoadOverrides(t *testing.T) {
 			func(c config.Config) (any, any) { return c.HTTPAddr, ":8080" }},
 		{"empty value means default", map[string]string{"PARLEY_MAX_TEXT": ""},
 			func(c config.Config) (any, any) { return c.MaxText, 4000 }},
+		{"METRICS_ADDR", map[string]string{"PARLEY_METRICS_ADDR": ":9100"},
+			func(c config.Config) (any, any) { return c.MetricsAddr, ":9100" }},
+		{"METRICS_ADDR empty turns metrics off", map[string]string{"PARLEY_METRICS_ADDR": ""},
+			func(c config.Config) (any, any) { return c.MetricsAddr, "" }},
+		{"PPROF", map[string]string{"PARLEY_PPROF": "true"},
+			func(c config.Config) (any, any) { return c.PProf, true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,6 +211,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"EVENT_LOG_AGE zero", map[string]string{"PARLEY_EVENT_LOG_AGE": "0s"}, "PARLEY_EVENT_LOG_AGE"},
 		{"SSE_HEARTBEAT negative", map[string]string{"PARLEY_SSE_HEARTBEAT": "-1s"}, "PARLEY_SSE_HEARTBEAT"},
 		{"JWT_ALGORITHMS unknown", map[string]string{"PARLEY_JWT_ALGORITHMS": "HS256,XS999"}, "PARLEY_JWT_ALGORITHMS"},
+		{"METRICS_ADDR without port", map[string]string{"PARLEY_METRICS_ADDR": "localhost"}, "PARLEY_METRICS_ADDR"},
+		{"PPROF without metrics listener", map[string]string{"PARLEY_PPROF": "true", "PARLEY_METRICS_ADDR": ""}, "PARLEY_PPROF"},
+		{"PPROF not a bool", map[string]string{"PARLEY_PPROF": "sure"}, "PARLEY_PPROF"},
 		{"JWT_ALGORITHMS none", map[string]string{"PARLEY_JWT_ALGORITHMS": "none"}, "PARLEY_JWT_ALGORITHMS"},
 		{"JWT_ALGORITHMS only commas", map[string]string{"PARLEY_JWT_ALGORITHMS": ", ,"}, "PARLEY_JWT_ALGORITHMS"},
 		{"JWT_ALGORITHMS mixed", map[string]string{"PARLEY_JWT_ALGORITHMS": "HS256,RS256"}, "PARLEY_JWT_ALGORITHMS"},
@@ -323,6 +333,8 @@ func TestVariables(t *testing.T) {
 		"PARLEY_EVENT_LOG_MAX":       "1000",
 		"PARLEY_EVENT_LOG_AGE":       "24h",
 		"PARLEY_SSE_HEARTBEAT":       "25s",
+		"PARLEY_METRICS_ADDR":        "127.0.0.1:9090",
+		"PARLEY_PPROF":               "false",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]

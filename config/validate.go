@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -93,6 +94,15 @@ func (c Config) validate() error {
 		if h := c.Domains[host]; !handle.MatchString(h) {
 			bad("DOMAINS", "handle %q for host %q must match %s", h, host, handlePattern)
 		}
+	}
+
+	// Metrics and profiling.
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR", "%q is not host:port", c.MetricsAddr)
+		}
+	} else if c.PProf {
+		bad("PPROF", "needs PARLEY_METRICS_ADDR: pprof is served on the metrics listener")
 	}
 
 	// User service.

@@ -21,6 +21,7 @@ type routeDeps struct {
 	// devTokens are the dev-mode users' tokens the demo page offers; empty
 	// outside dev mode.
 	devTokens []DevUser
+	openapi   []byte // the OpenAPI document as JSON
 	render    renderer
 	limits    limits
 }
@@ -30,6 +31,7 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	r.GET("/healthz", handleHealth())
 	r.GET("/readyz", handleReady(d.log, d.ready))
 	r.Any("/socket.io/*any", gin.WrapH(d.sio))
+	r.GET("/openapi.json", handleOpenAPI(d.openapi))
 
 	r.GET("/api/events", requireCaller(d.log, d.auth, true), handleEvents(d.log, d.hub, d.render, d.sse))
 	r.GET("/demo", handleDemo(d.devTokens))

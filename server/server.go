@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"parley/api"
 	"parley/auth"
 	"parley/chat"
 	"parley/config"
@@ -27,6 +28,8 @@ var ginRelease sync.Once
 type Server struct {
 	handler http.Handler
 	closers []func()
+	metrics *metrics
+	pprof   bool // serve net/http/pprof with the metrics
 }
 
 // DevUser is a dev-mode user whose ready token the demo page may offer.
@@ -42,7 +45,8 @@ type Option func(*routeDeps)
 // dev mode of the embedded store.
 func WithDevUsers(users []DevUser) Option { return func(d *routeDeps) { d.devTokens = users } }
 
-// New wires a server from cfg on the Redis client rdb.
+// New wires a server from cfg on the Redis client rdb. It adds a metrics
+// hook to rdb.
 func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ...Option) (*Server, error) {
 	verifier, err := newVerifier(cfg)
 	if err != nil {
@@ -58,18 +62,25 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 
 	authn := authenticator{verifier: verifier, hostDomains: hostDomains, defaultDomain: chat.Domain(cfg.DefaultDomain)}
 	render := renderer{numericIDs: cfg.NumericIDs}
-	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio"}
+	spec, err := openAPIJSON(api.SpecYAML())
+	if err != nil {
+		return nil, err
+	}
+	var rt *realtime
+	m := newMetrics(users, func() int { return rt.connectedSockets() })
+	rdb.AddHook(m.redisHook())
+	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted}
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText, EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge}, time.Now)
 	events := newHub(rdb, keys, chats, log)
-	rt := newRealtime(log, authn, render, events, rtOpts)
+	rt = newRealtime(log, authn, render, events, rtOpts)
 
 	ginRelease.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(accessLog(log), cors(cfg.CORSOrigins))
+	r.Use(m.instrument, accessLog(log), cors(cfg.CORSOrigins))
 	deps := routeDeps{
 		log:     log,
 		auth:    authn,
@@ -79,6 +90,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		ready:   redisPinger{rdb},
 		render:  render,
 		sio:     rt.handler(),
+		openapi: spec,
 		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
 		hub:     events,
 		sse:     sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second},
@@ -87,7 +99,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		o(&deps)
 	}
 	addRoutes(r, deps)
-	return &Server{handler: r, closers: []func(){rt.close, events.close}}, nil
+	return &Server{handler: r, closers: []func(){rt.close, events.close}, metrics: m, pprof: cfg.PProf}, nil
 }
 
 // Handler is the HTTP handler serving every route.

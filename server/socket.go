@@ -29,6 +29,7 @@ type realtime struct {
 	auth   authenticator
 	render renderer
 	hub    *hub
+	onEmit func(event string) // counts events delivered to sockets
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -38,6 +39,7 @@ type realtimeOptions struct {
 	// pub/sub; nil keeps the in-memory adapter (one node).
 	rdb           redis.UniversalClient
 	channelPrefix string
+	onEmit        func(event string) // called once per event emitted to a socket; nil = no-op
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -70,7 +72,10 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 			Opts:  ao,
 		})
 	}
-	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h}
+	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit}
+	if rt.onEmit == nil {
+		rt.onEmit = func(string) {}
+	}
 	rt.io.Use(rt.authenticate)
 	_ = rt.io.On("connection", func(args ...any) { rt.onConnect(args[0].(*socket.Socket)) })
 	return rt
@@ -159,7 +164,10 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 	// Events come from the user's event log: a client that reconnects with
 	// auth.lastEventId first gets what it missed, then live events.
 	stop := rt.hub.subscribe(cl.Domain, cl.User, st.after,
-		func(ev chat.Event) { _ = s.Emit(ev.Type, rt.render.event(cl.Domain, cl.User, ev)) },
+		func(ev chat.Event) {
+			_ = s.Emit(ev.Type, rt.render.event(cl.Domain, cl.User, ev))
+			rt.onEmit(ev.Type)
+		},
 		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
 	_ = s.On("disconnect", func(...any) { stop() })
 	if !cl.Expires.IsZero() {
@@ -167,6 +175,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		// close; it reconnects with a fresh token.
 		timer := time.AfterFunc(time.Until(cl.Expires), func() {
 			_ = s.Emit("session:expired", map[string]any{"reason": "token expired"})
+			rt.onEmit("session:expired")
 			// false: leave the namespace with a disconnect packet the client
 			// sees ("io server disconnect") instead of cutting the transport.
 			s.Disconnect(false)

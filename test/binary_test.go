@@ -38,7 +38,9 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// cleanEnv is the process environment without any PARLEY_ variable.
+// cleanEnv is the process environment without any PARLEY_ variable, with
+// the metrics listener off (so parallel binaries never fight over its
+// default port) unless extra sets it: for duplicates the last one wins.
 func cleanEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -46,7 +48,7 @@ func cleanEnv(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, extra...)
+	return append(append(env, "PARLEY_METRICS_ADDR="), extra...)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -75,7 +77,8 @@ func TestBinary(t *testing.T) {
 		t.Parallel()
 		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		cmd := exec.Command(bin)
-		cmd.Env = cleanEnv("PARLEY_HTTP_ADDR=" + addr)
+		metricsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+		cmd.Env = cleanEnv("PARLEY_HTTP_ADDR="+addr, "PARLEY_METRICS_ADDR="+metricsAddr)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -154,6 +157,15 @@ func TestBinary(t *testing.T) {
 		}
 		wantString(t, "text", msgs[0]["text"], "Hello, world!")
 		wantString(t, "key", obj(t, r.obj, "state")["key"], "default:dm:1-2")
+		resp, err := n.hc.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("GET /metrics: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `parley_http_requests_total{method="POST",route="/api/user/:id",status="201"} 1`; !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
 		n.hc.CloseIdleConnections()
 
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

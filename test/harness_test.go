@@ -35,6 +35,7 @@ type node struct {
 	prefix string // PARLEY_KEY_PREFIX
 	domain string // PARLEY_DEFAULT_DOMAIN
 	hc     *http.Client
+	srv    *server.Server
 }
 
 // startServer runs server.New on a free loopback port with test defaults
@@ -94,7 +95,7 @@ func startServer(t *testing.T, env map[string]string) *node {
 		hc.CloseIdleConnections()
 	})
 	return &node{url: "http://" + ln.Addr().String(), secret: cfg.JWTSecret, cfg: cfg, rdb: raw,
-		prefix: cfg.KeyPrefix, domain: cfg.DefaultDomain, hc: hc}
+		prefix: cfg.KeyPrefix, domain: cfg.DefaultDomain, hc: hc, srv: srv}
 }
 
 func randomHex(t testing.TB, n int) string { return testutil.RandomHex(t, n) }
@@ -156,6 +157,7 @@ type call struct {
 	header       map[string]string
 }
 
+// do sends c and checks the response against api/openapi.yaml.
 func (n *node) do(t testing.TB, c call) reply {
 	t.Helper()
 	var body io.Reader
@@ -203,6 +205,7 @@ func (n *node) do(t testing.TB, c call) reply {
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", c.method, c.path, err)
 	}
+	checkContract(t, req, resp.StatusCode, resp.Header, raw)
 	return decodeReply(t, resp.StatusCode, resp.Header, raw)
 }
 

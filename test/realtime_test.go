@@ -79,13 +79,17 @@ func waitSubscribed(t *testing.T, n *node, rooms ...string) {
 	}
 }
 
-// next returns the client's next event or fails after a timeout.
+// next returns the client's next event, checked against api/openapi.yaml,
+// or fails after a timeout.
 func next(t *testing.T, c *sioclient.Client, who string) sioclient.Event {
 	t.Helper()
 	select {
 	case ev, ok := <-c.Events:
 		if !ok {
 			t.Fatalf("%s: connection ended: %v", who, c.Err())
+		}
+		for _, a := range ev.Args {
+			checkEventContract(t, ev.Name, a)
 		}
 		return ev
 	case <-time.After(5 * time.Second):

@@ -224,6 +224,7 @@ func nextFrame(t *testing.T, frames <-chan sseFrame, skipPings bool) sseFrame {
 
 func frameJSON(t *testing.T, f sseFrame) map[string]any {
 	t.Helper()
+	checkEventContract(t, f.event, []byte(f.data))
 	var m map[string]any
 	d := json.NewDecoder(strings.NewReader(f.data))
 	d.UseNumber()

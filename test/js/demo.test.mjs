@@ -53,6 +53,11 @@ function cleanup(server) {
   }
 }
 
+// Several servers run at once (and other files' in parallel): no metrics
+// listener, whose default address is fixed.
+const quiet = { PARLEY_METRICS_ADDR: '' };
+const start = (env = {}) => startParley({ env: { ...quiet, ...env } });
+
 /** Opens /demo on server with hash; collects page errors and console lines. */
 async function openDemo(server, hash = '') {
   const page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
@@ -96,7 +101,7 @@ async function waitMessages(page, fn, what, ms = 10_000) {
 }
 
 test('two demo pages chat live; 50 sends arrive once and in order; a restart loses nothing', async () => {
-  let parley = await startParley();
+  let parley = await start();
   servers.add(parley);
   const t1 = parley.token(1);
   const t2 = parley.token(2);
@@ -236,7 +241,7 @@ test('two demo pages chat live; 50 sends arrive once and in order; a restart los
 });
 
 test('demo page: a refused token goes back to the token form', async () => {
-  const parley = await startParley();
+  const parley = await start();
   servers.add(parley);
   const { page, errors } = await openDemo(parley, '#token=not-a-token');
   try {
@@ -258,9 +263,7 @@ test('demo page: a refused token goes back to the token form', async () => {
 });
 
 test('demo page in dev mode (embedded store, no JWT secret) offers the dev users', async () => {
-  const parley = await startParley({
-    env: { PARLEY_REDIS_URL: undefined, PARLEY_JWT_SECRET: undefined, PARLEY_KEY_PREFIX: `jstest:${randomName()}:` },
-  });
+  const parley = await start({ PARLEY_REDIS_URL: undefined, PARLEY_JWT_SECRET: undefined, PARLEY_KEY_PREFIX: `jstest:${randomName()}:` });
   servers.add(parley);
   const { page, errors } = await openDemo(parley);
   try {
@@ -285,7 +288,7 @@ test('SIGTERM with a demo page open exits 0 promptly', {
   todo: 'server bug: an open /api/events stream keeps http.Server.Shutdown waiting the whole ' +
     'PARLEY_SHUTDOWN_TIMEOUT, then the process exits 1 ("shutdown: context deadline exceeded")',
 }, async () => {
-  const parley = await startParley();
+  const parley = await start();
   const { page } = await openDemo(parley, `#token=${encodeURIComponent(parley.token(1))}`);
   try {
     await waitLive(page);

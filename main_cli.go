@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"parley/auth"
+	"parley/chat"
+	"parley/config"
+)
+
+// command is a subcommand: it gets the arguments after its name.
+type command func(args []string, environ map[string]string, stdout, stderr io.Writer) error
+
+// commands are the subcommands `parley <name>` runs instead of the server.
+func commands() map[string]command {
+	return map[string]command{
+		"token":   runToken,
+		"version": runVersion,
+	}
+}
+
+// subcommandUsage is the subcommand part of `parley --help`.
+const subcommandUsage = `Usage:
+  parley                 run the server (configured by the environment below)
+  parley token --user ID [--domain HANDLE] [--ttl 1h]
+                         print an HS256 token signed with PARLEY_JWT_SECRET, for local testing
+  parley version         print the module version and VCS revision
+  parley --help          print this help
+`
+
+// runToken mints an HS256 token for local testing with the configured
+// secret, user claim and domain claim.
+func runToken(args []string, environ map[string]string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("user", "", "user id (required)")
+	domain := fs.String("domain", "", "domain handle, written to the PARLEY_JWT_DOMAIN_CLAIM claim")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime: exp = now + ttl")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("token: unexpected argument %q", fs.Arg(0))
+	}
+	id, err := chat.ParseUserID(*user)
+	if err != nil {
+		return fmt.Errorf("token: --user: %w", err)
+	}
+	if *ttl <= 0 {
+		return errors.New("token: --ttl must be positive")
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return err
+	}
+	if cfg.JWTSecret == "" {
+		return errors.New("token: PARLEY_JWT_SECRET is not set (the token is signed with it, HS256)")
+	}
+	now := time.Now()
+	claims := map[string]any{"iat": now.Unix(), "exp": now.Add(*ttl).Unix()}
+	claims[cfg.JWTUserClaim] = string(id)
+	if id.IsNumeric() {
+		n, _ := strconv.ParseInt(string(id), 10, 64)
+		claims[cfg.JWTUserClaim] = n
+	}
+	if *domain != "" {
+		d, err := chat.ParseDomain(*domain)
+		switch {
+		case err != nil:
+			return fmt.Errorf("token: --domain: %w", err)
+		case cfg.JWTDomainClaim == "":
+			fmt.Fprintln(stderr, "parley token: warning: PARLEY_JWT_DOMAIN_CLAIM is not set, so the server reads no domain from tokens: --domain left out")
+		default:
+			claims[cfg.JWTDomainClaim] = string(d)
+		}
+	}
+	tok, err := auth.SignHS256([]byte(cfg.JWTSecret), claims)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+// runVersion prints the module version and, when the binary was built
+// from a VCS checkout, the revision.
+func runVersion(args []string, _ map[string]string, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("version: unexpected argument %q", args[0])
+	}
+	_, err := fmt.Fprintln(stdout, versionString())
+	return err
+}
+
+// versionString is "parley <version> [<revision>[+dirty] <time>] <go version>".
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "parley (unknown version)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	s := "parley " + v
+	var rev, at, dirty string
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.time":
+			at = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		s += " " + rev + dirty
+		if at != "" {
+			s += " " + at
+		}
+	}
+	return s + " " + bi.GoVersion
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/auth"
+	"parley/config"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef"
+
+// runCLI runs args through run with environ and returns stdout, stderr and
+// the error.
+func runCLI(t *testing.T, environ map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, args, environ, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// claimsOf decodes a JWT's payload without verifying it.
+func claimsOf(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q: %d parts, want 3", tok, len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestTokenCommand(t *testing.T) {
+	t.Parallel()
+	withDomain := map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_DOMAIN_CLAIM": "tenant"}
+	tests := []struct {
+		name        string
+		environ     map[string]string
+		args        []string
+		wantUser    string
+		wantUserRaw any // the claim as written: json.Number for numeric ids
+		wantDomain  string
+		wantTTL     time.Duration
+		wantWarning string
+	}{
+		{"numeric user, domain, ttl", withDomain, []string{"--user", "42", "--domain", "acme", "--ttl", "2h"},
+			"42", json.Number("42"), "acme", 2 * time.Hour, ""},
+		{"string user, default ttl", withDomain, []string{"--user", "alice"},
+			"alice", "alice", "", time.Hour, ""},
+		{"domain without a domain claim is left out", map[string]string{"PARLEY_JWT_SECRET": testSecret},
+			[]string{"--user=7", "--domain=acme"}, "7", json.Number("7"), "", time.Hour, "PARLEY_JWT_DOMAIN_CLAIM"},
+		{"configured user claim", map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_USER_CLAIM": "uid"},
+			[]string{"--user", "042"}, "042", "042", "", time.Hour, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, errOut, err := runCLI(t, tt.environ, append([]string{"token"}, tt.args...)...)
+			if err != nil {
+				t.Fatalf("run: %v (stderr %s)", err, errOut)
+			}
+			tok := strings.TrimSpace(out)
+			cfg, err := config.Load(tt.environ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := auth.NewVerifier(auth.Config{Algorithms: []string{"HS256"}, Secret: []byte(testSecret),
+				UserClaim: cfg.JWTUserClaim, DomainClaim: cfg.JWTDomainClaim, RequireExp: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims, err := v.Verify(tok)
+			if err != nil {
+				t.Fatalf("the server would refuse the token: %v", err)
+			}
+			if claims.User != tt.wantUser {
+				t.Errorf("user = %q, want %q", claims.User, tt.wantUser)
+			}
+			if got := claimsOf(t, tok)[cfg.JWTUserClaim]; got != tt.wantUserRaw {
+				t.Errorf("claim %s = %#v, want %#v", cfg.JWTUserClaim, got, tt.wantUserRaw)
+			}
+			if claims.Domain != tt.wantDomain {
+				t.Errorf("domain = %q, want %q", claims.Domain, tt.wantDomain)
+			}
+			if d := time.Until(claims.Expires) - tt.wantTTL; d > 5*time.Second || d < -5*time.Second {
+				t.Errorf("exp is %s from now, want %s", time.Until(claims.Expires), tt.wantTTL)
+			}
+			if tt.wantWarning == "" && errOut != "" {
+				t.Errorf("stderr = %q, want nothing", errOut)
+			}
+			if !strings.Contains(errOut, tt.wantWarning) {
+				t.Errorf("stderr = %q, want a warning naming %s", errOut, tt.wantWarning)
+			}
+		})
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	t.Parallel()
+	secret := map[string]string{"PARLEY_JWT_SECRET": testSecret}
+	tests := []struct {
+		name    string
+		environ map[string]string
+		args    []string
+		wantErr string
+	}{
+		{"token without a secret", map[string]string{}, []string{"token", "--user", "1"}, "PARLEY_JWT_SECRET"},
+		{"token without --user", secret, []string{"token"}, "--user"},
+		{"token with a bad user id", secret, []string{"token", "--user", "a:b"}, "--user"},
+		{"token with a bad domain", map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_DOMAIN_CLAIM": "d"},
+			[]string{"token", "--user", "1", "--domain", "Not A Handle"}, "--domain"},
+		{"token with a negative ttl", secret, []string{"token", "--user", "1", "--ttl", "-1h"}, "--ttl"},
+		{"token with an unknown flag", secret, []string{"token", "--user", "1", "--admin"}, "admin"},
+		{"token with an invalid config", map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_MAX_TEXT": "x"},
+			[]string{"token", "--user", "1"}, "PARLEY_MAX_TEXT"},
+		{"version with an argument", nil, []string{"version", "x"}, "unexpected argument"},
+		{"unknown command", nil, []string{"serve"}, "unknown argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out, _, err := runCLI(t, tt.environ, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v, want one mentioning %q", err, tt.wantErr)
+			}
+			if out != "" {
+				t.Errorf("stdout = %q, want nothing", out)
+			}
+		})
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	t.Parallel()
+	out, _, err := runCLI(t, map[string]string{}, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "parley ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version = %q, want \"parley <version> … go1.x\"", out)
+	}
+}
+
+func TestHelpListsCommandsAndEveryVariable(t *testing.T) {
+	t.Parallel()
+	for _, arg := range []string{"--help", "-h", "help"} {
+		out, _, err := runCLI(t, map[string]string{}, arg)
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		want := []string{"parley token --user", "parley version"}
+		for _, v := range config.Variables() {
+			want = append(want, v.Name)
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s output lacks %q", arg, w)
+			}
+		}
+	}
+}

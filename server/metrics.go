@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"parley/userapi"
+)
+
+// userStats is the slice of userapi.Client the metrics read.
+type userStats interface {
+	Stats() userapi.Stats
+}
+
+// metrics are one server's Prometheus series, on a registry the server owns
+// (never the process-wide default one, so several servers in one process,
+// as in tests, each count only their own traffic).
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	events       *prometheus.CounterVec
+	redisErrors  *prometheus.CounterVec
+	redisLatency *prometheus.HistogramVec
+	// rateLimited counts sends refused by the per-user send rate limit.
+	rateLimited prometheus.Counter
+}
+
+// unmatchedRoute labels requests no route matched (404s and 405s), so raw
+// paths never become label values.
+const unmatchedRoute = "unmatched"
+
+// newMetrics registers every series; users feeds the user API cache
+// counters and sockets the connected-sockets gauge.
+func newMetrics(users userStats, sockets func() int) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_http_requests_total",
+			Help: "HTTP requests by route (the route pattern, e.g. /api/user/:id; \"unmatched\" when none matched), method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "parley_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and method (Socket.IO long-polling and websocket requests included).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "method"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_events_emitted_total",
+			Help: "Socket.IO events emitted by type (message:new, message:edit, message:delete: one per write, sent to both parties' rooms; session:expired: one per socket).",
+		}, []string{"type"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_redis_errors_total",
+			Help: "Redis commands that failed (not counting nil replies or a script cache miss), by command; dial = a failed connection.",
+		}, []string{"command"}),
+		redisLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "parley_redis_command_duration_seconds",
+			Help:    "Redis command latency by command; pipeline = one pipelined or MULTI/EXEC round trip.",
+			Buckets: prometheus.ExponentialBuckets(.00025, 2, 14), // 0.25 ms .. 2 s
+		}, []string{"command"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_send_rate_limited_total",
+			Help: "Sends refused by the per-user send rate limit. Always 0 for now: Parley has no send rate limit yet.",
+		}),
+	}
+	// Export the known label values at 0, so dashboards and alerts see the
+	// series before the first event or failure.
+	for _, e := range []string{"message:new", "message:edit", "message:delete", "session:expired"} {
+		m.events.WithLabelValues(e)
+	}
+	m.redisErrors.WithLabelValues("dial")
+	stat := func(name, help string, v func(userapi.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(users.Stats())) })
+	}
+	m.reg.MustRegister(
+		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_sockets_connected",
+			Help: "Socket.IO sockets connected to this node.",
+		}, func() float64 { return float64(sockets()) }),
+		stat("parley_userapi_cache_hits_total", "User ids answered from the user API cache (cached failures included).",
+			func(s userapi.Stats) uint64 { return s.Hits }),
+		stat("parley_userapi_cache_misses_total", "User ids not answered from the user API cache.",
+			func(s userapi.Stats) uint64 { return s.Misses }),
+		stat("parley_userapi_failures_total", "User API requests that produced no user (404, other statuses, errors, timeouts).",
+			func(s userapi.Stats) uint64 { return s.Failures }),
+		stat("parley_userapi_requests_total", "HTTP requests sent to the user API.",
+			func(s userapi.Stats) uint64 { return s.Requests }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// instrument counts and times every request by its route pattern.
+func (m *metrics) instrument(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = unmatchedRoute
+	}
+	method := c.Request.Method
+	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
+	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// eventEmitted counts one emitted Socket.IO event.
+func (m *metrics) eventEmitted(event string) { m.events.WithLabelValues(event).Inc() }
+
+// redisHook returns a go-redis hook recording command latency and errors.
+func (m *metrics) redisHook() redis.Hook { return redisMetrics{m} }
+
+// redisMetrics is the go-redis hook behind metrics.redisHook.
+type redisMetrics struct{ m *metrics }
+
+func (h redisMetrics) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err != nil {
+			h.m.redisErrors.WithLabelValues("dial").Inc()
+		}
+		return conn, err
+	}
+}
+
+func (h redisMetrics) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmd)
+		name := strings.ToLower(cmd.Name())
+		h.m.redisLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		if redisFailed(cmd.Err()) {
+			h.m.redisErrors.WithLabelValues(name).Inc()
+		}
+		return err
+	}
+}
+
+func (h redisMetrics) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmds)
+		h.m.redisLatency.WithLabelValues("pipeline").Observe(time.Since(start).Seconds())
+		for _, cmd := range cmds {
+			if redisFailed(cmd.Err()) {
+				h.m.redisErrors.WithLabelValues(strings.ToLower(cmd.Name())).Inc()
+			}
+		}
+		return err
+	}
+}
+
+// redisFailed tells real failures from a nil reply and the NOSCRIPT miss
+// that Script.Run answers with EVAL.
+func redisFailed(err error) bool {
+	return err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// MetricsHandler serves GET /metrics (Prometheus text format) and, when
+// PARLEY_PPROF is on, net/http/pprof under /debug/pprof/. Serve it on its
+// own listener (PARLEY_METRICS_ADDR), never on the public one.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	if s.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// connectedSockets counts the sockets of this node's main namespace.
+func (rt *realtime) connectedSockets() int { return rt.io.Sockets().Sockets().Len() }
