@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"sync"
 	"time"
@@ -106,6 +108,11 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 func OpenRedis(url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
+		// A *url.Error quotes the whole URL, password included: keep the cause.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("PARLEY_REDIS_URL: %w", err)
 	}
 	opt.DialTimeout = 500 * time.Millisecond
