@@ -124,7 +124,7 @@ func TestArchitecture(t *testing.T) {
 	}
 	// Nothing but main (and this package) imports server, tests included.
 	for ip, p := range pkgs {
-		if ip == module || ip == module+"/test" || ip == module+"/server" {
+		if ip == module || ip == module+"/test" || ip == module+"/server" || ip == module+"/bench/soak" {
 			continue
 		}
 		all := append(append(append([]string(nil), p.Imports...), p.TestImports...), p.XTestImports...)
