@@ -104,7 +104,13 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 			return err
 		}
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// ReadTimeout bounds slow request bodies. It must outlast a long-poll
+	// GET (held up to the 25 s ping interval): when it fires mid-handler,
+	// net/http cancels the request. Websockets are unaffected (the upgrade
+	// clears the deadlines). No WriteTimeout: it would cut long-polls and
+	// event streams; handlers bound their own work (Redis 1 s, user API).
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -12,10 +12,12 @@ type UserID string
 // MaxIDLen bounds user ids, so keys stay small and nothing can grow them.
 const MaxIDLen = 64
 
-// ParseUserID validates s as a user id; it returns Invalid otherwise.
+// ParseUserID validates s as a user id; it returns Invalid otherwise. "."
+// and ".." are refused: as URL path segments they mean "here" and "up", so
+// clients normalise them away and such a user could never be addressed.
 func ParseUserID(s string) (UserID, error) {
-	if !validToken(s, MaxIDLen, isIDByte) {
-		return "", E("chat.ParseUserID", Invalid, "user id must be 1-64 characters of A-Z a-z 0-9 _ . -", nil)
+	if !validToken(s, MaxIDLen, isIDByte) || s == "." || s == ".." {
+		return "", E("chat.ParseUserID", Invalid, "user id must be 1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)", nil)
 	}
 	return UserID(s), nil
 }

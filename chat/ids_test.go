@@ -22,6 +22,10 @@ func TestParseUserID(t *testing.T) {
 		{"a*", false, false, "star"},
 		{"{x}", false, false, "braces"},
 		{"a b", false, false, "space"},
+		{".", false, false, "dot segment"},
+		{"..", false, false, "dot-dot segment"},
+		{"...", true, false, "three dots are not a path segment"},
+		{"a..b", true, false, "inner dots"},
 		{"é", false, false, "non-ascii"},
 		{long, false, false, "65 chars"},
 	}

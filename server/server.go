@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"sync"
 	"time"
@@ -26,10 +28,11 @@ var ginRelease sync.Once
 
 // Server is a wired Parley node: REST API and realtime on one handler.
 type Server struct {
-	handler http.Handler
-	closers []func()
-	metrics *metrics
-	pprof   bool // serve net/http/pprof with the metrics
+	handler   http.Handler
+	closers   []func()
+	closeOnce sync.Once
+	metrics   *metrics
+	pprof     bool // serve net/http/pprof with the metrics
 }
 
 // DevUser is a dev-mode user whose ready token the demo page may offer.
@@ -77,6 +80,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	events := newHub(rdb, keys, chats, log)
 	rt = newRealtime(log, authn, render, events, rtOpts)
 
+	closing := make(chan struct{})
 	ginRelease.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -93,13 +97,13 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		openapi: spec,
 		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
 		hub:     events,
-		sse:     sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second},
+		sse:     sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing},
 	}
 	for _, o := range opts {
 		o(&deps)
 	}
 	addRoutes(r, deps)
-	return &Server{handler: r, closers: []func(){rt.close, events.close}, metrics: m, pprof: cfg.PProf}, nil
+	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, events.close}, metrics: m, pprof: cfg.PProf}, nil
 }
 
 // Handler is the HTTP handler serving every route.
@@ -108,9 +112,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close releases what the server holds (realtime connections); the caller
 // closes the Redis client.
 func (s *Server) Close() {
-	for _, c := range s.closers {
-		c()
-	}
+	s.closeOnce.Do(func() {
+		for _, c := range s.closers {
+			c()
+		}
+	})
 }
 
 func newVerifier(cfg config.Config) (*auth.Verifier, error) {
@@ -138,6 +144,11 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 func OpenRedis(url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
+		// A *url.Error quotes the whole URL, password included: keep the cause.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("PARLEY_REDIS_URL: %w", err)
 	}
 	opt.DialTimeout = 500 * time.Millisecond

@@ -17,6 +17,9 @@ import (
 type sseOptions struct {
 	heartbeat time.Duration // comment line interval that keeps proxies from timing out
 	retry     time.Duration // reconnect advice sent to the client
+	// closing is closed when the server shuts down: streams end so that
+	// http.Server.Shutdown does not wait for them (clients reconnect).
+	closing <-chan struct{}
 }
 
 // eventTypes are the types ?types= may name.
@@ -79,8 +82,10 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 		})
 		defer stop()
 
+		// The ready frame carries the position as its id, so EventSource's own
+		// reconnect sends Last-Event-ID even before the first real event.
 		ready, _ := json.Marshal(map[string]any{"lastEventId": after})
-		fmt.Fprintf(c.Writer, "retry: %d\nevent: ready\ndata: %s\n\n", o.retry.Milliseconds(), ready)
+		fmt.Fprintf(c.Writer, "retry: %d\nid: %d\nevent: ready\ndata: %s\n\n", o.retry.Milliseconds(), after, ready)
 		flusher.Flush()
 		beat := time.NewTicker(o.heartbeat)
 		defer beat.Stop()
@@ -93,6 +98,8 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 		for {
 			select {
 			case <-c.Request.Context().Done():
+				return
+			case <-o.closing:
 				return
 			case f := <-frames:
 				if _, err := c.Writer.WriteString(f); err != nil {

@@ -180,7 +180,9 @@ func TestErrors(t *testing.T) {
 				fivexx++
 			}
 			wantError(t, r, tt.status, tt.code)
-			if d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix)); d != "" {
+			d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix))
+			tally.record(r.status, d != "")
+			if d != "" {
 				t.Errorf("Redis changed:\n%s", d)
 			}
 		})
@@ -193,7 +195,9 @@ func TestErrors(t *testing.T) {
 			fivexx++
 		}
 		wantError(t, r, 413, "PAYLOAD_TOO_LARGE")
-		if d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix)); d != "" {
+		d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix))
+		tally.record(r.status, d != "")
+		if d != "" {
 			t.Errorf("Redis changed:\n%s", d)
 		}
 	})

@@ -72,6 +72,7 @@ export async function startParley({ env = {}, port } = {}) {
     PARLEY_KEY_PREFIX: `jstest:${randomName()}:`,
     PARLEY_DEFAULT_DOMAIN: randomName(),
     PARLEY_LOG_LEVEL: 'warn',
+    PARLEY_METRICS_ADDR: '', // no fixed metrics port: servers run side by side
     PARLEY_SHUTDOWN_TIMEOUT: '5s',
     ...env,
   };
@@ -139,7 +140,7 @@ async function launch(bin, cfg, port) {
     },
     /** Best-effort removal of this run's Redis keys (needs redis-cli). */
     cleanup() {
-      const scan = spawnSync('redis-cli', ['-u', redisURL, '--scan', '--pattern', `${cfg.PARLEY_KEY_PREFIX}*`], { encoding: 'utf8' });
+      const scan = spawnSync('redis-cli', ['-u', redisURL, '--scan', '--count', '10000', '--pattern', `${cfg.PARLEY_KEY_PREFIX}*`], { encoding: 'utf8' });
       if (scan.status !== 0) return;
       const keys = scan.stdout.split('\n').filter(Boolean);
       for (let i = 0; i < keys.length; i += 200) {
