@@ -54,6 +54,11 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			writeError(c, log, fmt.Errorf("streaming unsupported"))
 			return
 		}
+		// A stream outlives any server read/write timeout: lift the
+		// connection's deadlines for it (TestSSEOutlivesReadTimeout).
+		rc := http.NewResponseController(c.Writer)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
 		hd := c.Writer.Header()
 		hd.Set("Content-Type", "text/event-stream")
 		hd.Set("Cache-Control", "no-cache")
