@@ -36,6 +36,7 @@ type metrics struct {
 	redisLatency *prometheus.HistogramVec
 	// rateLimited counts sends refused by the per-user send rate limit.
 	rateLimited prometheus.Counter
+	sseStreams  prometheus.Gauge
 }
 
 // unmatchedRoute labels requests no route matched (404s and 405s), so raw
@@ -58,7 +59,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 		}, []string{"route", "method"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_events_emitted_total",
-			Help: "Socket.IO events emitted by type (message:new, message:edit, message:delete: one per write, sent to both parties' rooms; session:expired: one per socket).",
+			Help: "Events delivered to live connections (Socket.IO sockets and SSE streams) by type: one per connection that received it (replays included).",
 		}, []string{"type"}),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_redis_errors_total",
@@ -69,6 +70,10 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 			Help:    "Redis command latency by command; pipeline = one pipelined or MULTI/EXEC round trip.",
 			Buckets: prometheus.ExponentialBuckets(.00025, 2, 14), // 0.25 ms .. 2 s
 		}, []string{"command"}),
+		sseStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_sse_streams_connected",
+			Help: "SSE event streams (GET /api/events) open on this node.",
+		}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_send_rate_limited_total",
 			Help: "Sends refused by the per-user send rate limit. Always 0 for now: Parley has no send rate limit yet.",
@@ -85,7 +90,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 			func() float64 { return float64(v(users.Stats())) })
 	}
 	m.reg.MustRegister(
-		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited,
+		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited, m.sseStreams,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_sockets_connected",
 			Help: "Socket.IO sockets connected to this node.",

@@ -97,7 +97,8 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		openapi: spec,
 		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
 		hub:     events,
-		sse:     sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing},
+		sse: sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing,
+			streams: m.sseStreams.Add, emitted: m.eventEmitted},
 	}
 	for _, o := range opts {
 		o(&deps)

@@ -20,6 +20,9 @@ type sseOptions struct {
 	// closing is closed when the server shuts down: streams end so that
 	// http.Server.Shutdown does not wait for them (clients reconnect).
 	closing <-chan struct{}
+	// streams counts open streams (+1, -1); emitted counts delivered events.
+	streams func(delta float64)
+	emitted func(event string)
 }
 
 // eventTypes are the types ?types= may name.
@@ -81,11 +84,14 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			}
 			b, _ := json.Marshal(r.event(cl.Domain, cl.User, ev))
 			send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, b))
+			o.emitted(ev.Type)
 		}, func(reason string) {
 			b, _ := json.Marshal(map[string]string{"reason": reason})
 			send("event: resync\ndata: " + string(b) + "\n\n")
 		})
 		defer stop()
+		o.streams(1)
+		defer o.streams(-1)
 
 		// The ready frame carries the position as its id, so EventSource's own
 		// reconnect sends Last-Event-ID even before the first real event.
