@@ -39,8 +39,12 @@ type hub struct {
 	active map[string]chan struct{}            // channel -> closed once the subscription is confirmed
 }
 
-// replayBatch bounds one log read.
-const replayBatch = 500
+// replayBatch bounds one log read; liveBuffer is each connection's queue
+// of live events.
+const (
+	replayBatch = 500
+	liveBuffer  = 8
+)
 
 func newHub(rdb redis.UniversalClient, keys chat.Keys, log eventLog, lg *slog.Logger) *hub {
 	h := &hub{rdb: rdb, keys: keys, log: log, lg: lg, ps: rdb.Subscribe(context.Background()),
@@ -134,8 +138,11 @@ func (s *subscriber) poke() {
 // id the client has (it gets everything after it), or -1 for live events
 // only. The returned stop ends the delivery; it is safe to call twice.
 func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
+	// A small buffer: every idle connection holds one, and a burst that
+	// overflows it is read back from the log, never lost.
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &subscriber{domain: d, user: u, deliver: deliver, resync: resync,
-		in: make(chan chat.Event, 256), kick: make(chan struct{}, 1), done: make(chan struct{})}
+		in: make(chan chat.Event, liveBuffer), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	channel := h.keys.EventLog(d, u)
 	h.mu.Lock()
 	subs, ok := h.users[channel]
@@ -151,10 +158,11 @@ func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 	ready := h.active[channel]
 	h.mu.Unlock()
 
-	go h.run(s, ready, after)
+	go h.run(ctx, s, ready, after)
 	return func() {
 		s.stopOnce.Do(func() {
 			close(s.done)
+			cancel()
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			delete(h.users[channel], s)
@@ -170,22 +178,15 @@ func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 // run is the subscriber's delivery loop: wait until the channel is live (so
 // nothing published from now on is missed), replay, then deliver live events
 // in id order, filling gaps from the log.
-func (h *hub) run(s *subscriber, ready chan struct{}, after int64) {
+func (h *hub) run(ctx context.Context, s *subscriber, ready chan struct{}, after int64) {
+	wait := time.NewTimer(2 * time.Second)
 	select {
 	case <-ready:
-	case <-time.After(2 * time.Second): // gaps are still filled from the log
+	case <-wait.C: // gaps are still filled from the log
 	case <-s.done:
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	wait.Stop()
 	last := after
 	if last < 0 {
 		n, err := h.log.LastEventID(ctx, s.domain, s.user)
