@@ -78,10 +78,10 @@ func (h *hub) receive() {
 	}
 }
 
-// confirmed marks a channel live. A second confirmation means the pub/sub
-// connection was re-established (Redis restarted or the link dropped):
-// events published meanwhile never arrived, so every subscriber of the
-// channel reads the log.
+// confirmed marks a channel live. Any confirmation (the first, or a second
+// after the pub/sub connection was re-established when Redis restarted or
+// the link dropped) makes the channel's subscribers read the log, so a
+// publish they could not hear is still delivered.
 func (h *hub) confirmed(channel string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -91,12 +91,15 @@ func (h *hub) confirmed(channel string) {
 	}
 	select {
 	case <-ch:
-		for s := range h.users[channel] {
-			s.overflow.Store(true)
-			s.poke()
-		}
 	default:
 		close(ch)
+	}
+	// Every subscriber reads the log once more: a subscriber that stopped
+	// waiting for the first confirmation, or a re-established link, may have
+	// missed a publish, and the log has it.
+	for s := range h.users[channel] {
+		s.overflow.Store(true)
+		s.poke()
 	}
 }
 
