@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,21 +13,12 @@ import (
 	"parley/internal/testutil"
 )
 
-// baselines holds the ns/op of each baseline sub-benchmark of this run.
-var baselines sync.Map
+// baselines holds this run's baseline timings.
+var baselines testutil.Baselines
 
-// keepBaseline records b's ns/op under name; call it at the end of a
-// baseline sub-benchmark.
-func keepBaseline(b *testing.B, name string) {
-	baselines.Store(name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
-}
+func keepBaseline(b *testing.B, name string) { baselines.Keep(b, name) }
 
-// reportRatio reports b's ns/op over the baseline's as x-baseline.
-func reportRatio(b *testing.B, name string) {
-	if v, ok := baselines.Load(name); ok && v.(float64) > 0 {
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/v.(float64), "x-baseline")
-	}
-}
+func reportRatio(b *testing.B, name string) { baselines.Report(b, name) }
 
 // BenchmarkJWTVerify compares auth.Verifier.Verify of an HS256 token with
 // the bare HMAC-SHA256 of the same signing input (the cryptographic floor).
