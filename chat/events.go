@@ -13,18 +13,31 @@ const (
 	EventNew    = "message:new"
 	EventEdit   = "message:edit"
 	EventDelete = "message:delete"
+	EventRead   = "message:read" // a read horizon moved
+	// Ephemeral events (ID 0) are published, never logged: a client that
+	// misses one loses nothing it cannot ask for again.
+	EventTyping   = "typing"
+	EventPresence = "presence"
 )
 
 // Event is one entry of a user's event log: something that happened in one
 // of their conversations. IDs are per user, start at 1 and never skip: the
 // scripts assign them in the same atomic step as the write.
 type Event struct {
-	ID   int64   `json:"id"`
+	ID   int64   `json:"id"` // 0 for an ephemeral event
 	Type string  `json:"type"`
-	Peer UserID  `json:"peer"` // the other party of the conversation
-	TS   int64   `json:"ts"`   // epoch ms
-	Msg  Message `json:"msg"`  // the message after the change (before it, for a delete)
+	Peer UserID  `json:"peer"`          // the other party of the conversation (presence: the user it is about)
+	TS   int64   `json:"ts"`            // epoch ms
+	Msg  Message `json:"msg,omitzero"` // message events: the message after the change (before it, for a delete)
+
+	UpTo   string `json:"upTo,omitempty"`   // message:read: the last message read
+	Reader UserID `json:"reader,omitempty"` // message:read: who read it
+	Until  int64  `json:"until,omitempty"`  // typing: epoch ms the indicator lasts until
+	Online bool   `json:"online,omitempty"` // presence: whether the user is online
 }
+
+// Ephemeral reports whether ev is published only, without a log id.
+func (ev Event) Ephemeral() bool { return ev.ID == 0 }
 
 // DecodeEvent parses an event as stored and published by the scripts.
 func DecodeEvent(raw string) (Event, error) {
@@ -68,6 +81,18 @@ func (s *Store) EventsAfter(ctx context.Context, d Domain, u UserID, after, limi
 		gone = true
 	}
 	return evs, last, gone, nil
+}
+
+// Signal publishes an ephemeral event (typing, presence) on u's channel:
+// connections of u on every node receive it; nothing is logged, so a
+// client that is not connected misses it.
+func (s *Store) Signal(ctx context.Context, d Domain, u UserID, ev Event) error {
+	ev.ID = 0
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return errorf("chat.Signal", "encode event: %w", err)
+	}
+	return StoreError("chat.Signal", s.rdb.Publish(ctx, s.keys.EventLog(d, u), b).Err())
 }
 
 // LastEventID is u's latest event id (0 before the first).

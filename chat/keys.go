@@ -91,3 +91,6 @@ func (k Keys) EventLog(d Domain, u UserID) string {
 
 // EventSeq is u's event counter; it is never trimmed, so ids never repeat.
 func (k Keys) EventSeq(d Domain, u UserID) string { return k.EventLog(d, u) + ":seq" }
+
+// Blocks is the set of users u has blocked.
+func (k Keys) Blocks(d Domain, u UserID) string { return k.Prefix + string(d) + ":blocks:" + string(u) }

@@ -125,6 +125,9 @@ func (s *subscriber) offer(ev chat.Event) {
 	select {
 	case s.in <- ev:
 	default:
+		if ev.Ephemeral() {
+			return // not in the log: a full buffer drops it (a typing hint, a presence change)
+		}
 		s.overflow.Store(true)
 		s.poke()
 	}
@@ -207,6 +210,8 @@ func (h *hub) run(ctx context.Context, s *subscriber, ready chan struct{}, after
 		case <-s.kick:
 		case ev := <-s.in:
 			switch {
+			case ev.Ephemeral():
+				s.deliver(ev)
 			case ev.ID <= last: // already delivered by a replay or twice published
 			case ev.ID == last+1:
 				s.deliver(ev)

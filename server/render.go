@@ -167,9 +167,43 @@ type eventJSON struct {
 	EventID int64          `json:"eventId"`
 }
 
-// event renders ev of user u's log.
-func (r renderer) event(d chat.Domain, u chat.UserID, ev chat.Event) eventJSON {
+// readEventJSON tells both parties that reader's read horizon in the DM
+// moved up to message UpTo.
+type readEventJSON struct {
+	State   writeStateJSON `json:"state"`
+	With    any            `json:"with"`
+	UpTo    string         `json:"upTo"`
+	By      any            `json:"by"`
+	At      timestampJSON  `json:"at"`
+	EventID int64          `json:"eventId"`
+}
+
+// typingEventJSON says With is typing to the receiver until Until.
+type typingEventJSON struct {
+	With  any           `json:"with"`
+	Until timestampJSON `json:"until"`
+}
+
+// presenceEventJSON says user ID went online or offline at At.
+type presenceEventJSON struct {
+	ID     any           `json:"id"`
+	Online bool          `json:"online"`
+	At     timestampJSON `json:"at"`
+}
+
+// event renders ev of user u's log, in the shape of its type.
+func (r renderer) event(d chat.Domain, u chat.UserID, ev chat.Event) any {
+	switch ev.Type {
+	case chat.EventTyping:
+		return typingEventJSON{With: r.id(ev.Peer), Until: timestamp(ev.Until)}
+	case chat.EventPresence:
+		return presenceEventJSON{ID: r.id(ev.Peer), Online: ev.Online, At: timestamp(ev.TS)}
+	}
 	conv, _ := chat.NewConversation(d, u, ev.Peer)
+	if ev.Type == chat.EventRead {
+		return readEventJSON{State: writeState(conv, u), With: r.id(ev.Peer), UpTo: ev.UpTo, By: r.id(ev.Reader),
+			At: timestamp(ev.TS), EventID: ev.ID}
+	}
 	out := eventJSON{State: writeState(conv, u), With: r.id(ev.Peer), EventID: ev.ID}
 	if ev.Type == chat.EventDelete {
 		out.ID = ev.Msg.ID

@@ -26,7 +26,9 @@ type sseOptions struct {
 }
 
 // eventTypes are the types ?types= may name.
-func eventTypes() []string { return []string{chat.EventNew, chat.EventEdit, chat.EventDelete} }
+func eventTypes() []string {
+	return []string{chat.EventNew, chat.EventEdit, chat.EventDelete, chat.EventRead, chat.EventTyping, chat.EventPresence}
+}
 
 // handleEvents serves GET /api/events: the caller's events as
 // text/event-stream. The token may come as ?token= (EventSource cannot set
@@ -83,7 +85,11 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 				return
 			}
 			b, _ := json.Marshal(r.event(cl.Domain, cl.User, ev))
-			send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, b))
+			if ev.Ephemeral() { // no id line: it would move the client's Last-Event-ID
+				send(fmt.Sprintf("event: %s\ndata: %s\n\n", ev.Type, b))
+			} else {
+				send(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, b))
+			}
 			o.emitted(ev.Type)
 		}, func(reason string) {
 			b, _ := json.Marshal(map[string]string{"reason": reason})
