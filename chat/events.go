@@ -26,8 +26,8 @@ const (
 type Event struct {
 	ID   int64   `json:"id"` // 0 for an ephemeral event
 	Type string  `json:"type"`
-	Peer UserID  `json:"peer"`          // the other party of the conversation (presence: the user it is about)
-	TS   int64   `json:"ts"`            // epoch ms
+	Peer UserID  `json:"peer"`         // the other party of the conversation (presence: the user it is about)
+	TS   int64   `json:"ts"`           // epoch ms
 	Msg  Message `json:"msg,omitzero"` // message events: the message after the change (before it, for a delete)
 
 	UpTo   string `json:"upTo,omitempty"`   // message:read: the last message read
