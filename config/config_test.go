@@ -38,6 +38,11 @@ func TestLoadDefaults(t *testing.T) {
 		EventLogAge:     24 * time.Hour,
 		SSEHeartbeat:    25 * time.Second,
 		MetricsAddr:     "127.0.0.1:9090",
+		SendRate:        10,
+		SendBurst:       20,
+		ClientIDWindow:  24 * time.Hour,
+		AdminClaim:      "role",
+		AdminValue:      "admin",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -208,6 +213,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"USER_CACHE_TTL negative", map[string]string{"PARLEY_USER_CACHE_TTL": "-5m"}, "PARLEY_USER_CACHE_TTL"},
 		{"SHUTDOWN_TIMEOUT zero", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "0"}, "PARLEY_SHUTDOWN_TIMEOUT"},
 		{"EVENT_LOG_MAX too small", map[string]string{"PARLEY_EVENT_LOG_MAX": "9"}, "PARLEY_EVENT_LOG_MAX"},
+		{"SEND_RATE negative", map[string]string{"PARLEY_SEND_RATE": "-1"}, "PARLEY_SEND_RATE"},
+		{"SEND_BURST zero", map[string]string{"PARLEY_SEND_BURST": "0"}, "PARLEY_SEND_BURST"},
+		{"CLIENT_ID_WINDOW too short", map[string]string{"PARLEY_CLIENT_ID_WINDOW": "10ms"}, "PARLEY_CLIENT_ID_WINDOW"},
 		{"EVENT_LOG_AGE zero", map[string]string{"PARLEY_EVENT_LOG_AGE": "0s"}, "PARLEY_EVENT_LOG_AGE"},
 		{"SSE_HEARTBEAT negative", map[string]string{"PARLEY_SSE_HEARTBEAT": "-1s"}, "PARLEY_SSE_HEARTBEAT"},
 		{"JWT_ALGORITHMS unknown", map[string]string{"PARLEY_JWT_ALGORITHMS": "HS256,XS999"}, "PARLEY_JWT_ALGORITHMS"},
@@ -335,6 +343,11 @@ func TestVariables(t *testing.T) {
 		"PARLEY_SSE_HEARTBEAT":       "25s",
 		"PARLEY_METRICS_ADDR":        "127.0.0.1:9090",
 		"PARLEY_PPROF":               "false",
+		"PARLEY_SEND_RATE":           "10",
+		"PARLEY_SEND_BURST":          "20",
+		"PARLEY_CLIENT_ID_WINDOW":    "24h",
+		"PARLEY_ADMIN_CLAIM":         "role",
+		"PARLEY_ADMIN_VALUE":         "admin",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]
