@@ -140,6 +140,11 @@ func TestSendRateLimitAcrossNodes(t *testing.T) {
 	if total := historyTotal(t, nodes[0], t1, "2"); total != "3" {
 		t.Errorf("history holds %s messages, want the 3 allowed", total)
 	}
+	for i, n := range nodes {
+		if got, _ := sum(scrape(t, n.srv.MetricsHandler()), "parley_send_rate_limited_total"); got != 1 {
+			t.Errorf("node %d counted %v rate-limited sends, want 1", i, got)
+		}
+	}
 	// Another user has a bucket of their own; a retry of a send that went
 	// through is not a new send.
 	nodes[1].sendText(t, nodes[0].tok(t, 2, nil), "1", "my own bucket")
