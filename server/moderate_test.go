@@ -1,13 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +13,6 @@ import (
 	"parley/config"
 	"parley/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestAdminDeleteIsAudited: every admin deletion leaves one log line naming
 // the admin, the domain, the conversation, the message and its author.
@@ -46,7 +26,7 @@ func TestAdminDeleteIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := testutil.Redis(t)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	srv, err := New(cfg, slog.New(slog.NewJSONHandler(&logs, nil)), rdb)
 	if err != nil {
 		t.Fatal(err)
