@@ -24,6 +24,8 @@ type routeDeps struct {
 	openapi   []byte // the OpenAPI document as JSON
 	render    renderer
 	limits    limits
+	typing    typist
+	presence  presenceTracker
 }
 
 // addRoutes lists every route on one screen.
@@ -43,6 +45,8 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	api.GET("/list", handleList(d.log, d.inboxes, d.users, d.render, d.limits))
 	api.GET("/user/:id", handleHistory(d.log, d.chats, d.users, d.render, d.limits))
 	api.POST("/user/:id", handleSend(d.log, d.chats, d.render, d.limits))
+	api.POST("/user/:id/typing", handleTyping(d.log, d.typing, d.limits))
+	api.GET("/presence", handlePresence(d.log, d.presence, d.render))
 	api.POST("/user/:id/:messageId", handleEdit(d.log, d.chats, d.render, d.limits))
 	api.DELETE("/user/:id/:messageId", handleDelete(d.log, d.chats))
 

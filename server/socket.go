@@ -30,6 +30,9 @@ type realtime struct {
 	render renderer
 	hub    *hub
 	onEmit func(event string) // counts events delivered to sockets
+	// typing relays the typing event; presence counts sockets as devices.
+	typing   typist
+	presence presenceTracker
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -40,6 +43,8 @@ type realtimeOptions struct {
 	rdb           redis.UniversalClient
 	channelPrefix string
 	onEmit        func(event string) // called once per event emitted to a socket; nil = no-op
+	typing        typist
+	presence      presenceTracker
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -72,7 +77,8 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 			Opts:  ao,
 		})
 	}
-	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit}
+	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
+		typing: o.typing, presence: o.presence}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
 	}
@@ -170,6 +176,10 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		},
 		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
 	_ = s.On("disconnect", func(...any) { stop() })
+	// The socket is a device for presence while it is connected here.
+	offline := deviceOnline(rt.log, rt.presence, cl)
+	_ = s.On("disconnect", func(...any) { offline() })
+	_ = s.On(chat.EventTyping, rt.onTyping(cl))
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.

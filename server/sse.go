@@ -23,6 +23,8 @@ type sseOptions struct {
 	// streams counts open streams (+1, -1); emitted counts delivered events.
 	streams func(delta float64)
 	emitted func(event string)
+	// presence counts each open stream as a device of its user.
+	presence presenceTracker
 }
 
 // eventTypes are the types ?types= may name.
@@ -96,6 +98,7 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			send("event: resync\ndata: " + string(b) + "\n\n")
 		})
 		defer stop()
+		defer deviceOnline(log, o.presence, cl)()
 		o.streams(1)
 		defer o.streams(-1)
 

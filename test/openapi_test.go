@@ -116,6 +116,8 @@ func checkEventContract(t testing.TB, event string, payload []byte) {
 		"message:edit":    "MessageEditEvent",
 		"message:delete":  "MessageDeleteEvent",
 		"session:expired": "SessionExpiredEvent",
+		"typing":          "TypingEvent",
+		"presence":        "PresenceEvent",
 		"resync":          "ResyncEvent",
 		"ready":           "ReadyEvent",
 	}[event]
