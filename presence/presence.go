@@ -415,10 +415,10 @@ func (t *Tracker) evictAll(ctx context.Context, node string, seen int64) error {
 		if err != nil {
 			return chat.StoreError(op, err)
 		}
-		for i, g := range gone {
-			if g == 1 && i < len(users) {
+		for i, at := range gone {
+			if at > 0 && i < len(users) {
 				d, u := split(users[i])
-				t.announce(ctx, d, u, false, seen)
+				t.announce(ctx, d, u, false, at)
 			}
 		}
 	}

@@ -157,6 +157,9 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	// Join before the CONNECT ack goes out, so an event emitted the moment
 	// the client sees "connect" already reaches it.
 	s.Join(userRoom(cl.Domain, cl.User))
+	// Client events are handled from before the CONNECT ack too: a client
+	// may emit the moment it sees "connect", before onConnect has run.
+	_ = s.On(chat.EventTyping, rt.onTyping(cl))
 	next(nil)
 }
 
@@ -179,7 +182,6 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 	// The socket is a device for presence while it is connected here.
 	offline := deviceOnline(rt.log, rt.presence, cl)
 	_ = s.On("disconnect", func(...any) { offline() })
-	_ = s.On(chat.EventTyping, rt.onTyping(cl))
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.

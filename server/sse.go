@@ -76,12 +76,18 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 		// Frames from the hub's delivery loop go through one channel, so the
 		// handler goroutine is the stream's only writer.
 		frames := make(chan string, 64)
+		// The delivery loop may still run a moment after the handler
+		// returned, when Gin reuses c: it must not touch c.
+		reqCtx := c.Request.Context()
 		send := func(f string) {
 			select {
 			case frames <- f:
-			case <-c.Request.Context().Done():
+			case <-reqCtx.Done():
 			}
 		}
+		// The stream is a device for presence until it ends (after the
+		// delivery below has stopped).
+		defer deviceOnline(log, o.presence, cl)()
 		stop := h.subscribe(cl.Domain, cl.User, after, func(ev chat.Event) {
 			if filter != nil && !filter[ev.Type] {
 				return
@@ -98,7 +104,6 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			send("event: resync\ndata: " + string(b) + "\n\n")
 		})
 		defer stop()
-		defer deviceOnline(log, o.presence, cl)()
 		o.streams(1)
 		defer o.streams(-1)
 
