@@ -5,11 +5,8 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -280,150 +277,6 @@ func (t *Tracker) renew(ctx context.Context, old string) {
 	}
 }
 
-// Beat is one heartbeat: refresh this node's entries, register users whose
-// registration failed or was lost, and sweep dead nodes. Run calls it; tests
-// with a fake clock call it directly.
-func (t *Tracker) Beat(ctx context.Context) {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return
-	}
-	id := t.id
-	var users []string
-	for m, e := range t.local {
-		if e.registered && e.node == id {
-			users = append(users, m)
-		}
-	}
-	t.mu.Unlock()
-	if err := t.refreshAll(ctx, id, users); err != nil {
-		t.log.Warn("presence: heartbeat failed", "node", id, "err", err)
-	}
-	t.registerPending(ctx)
-	if err := t.Sweep(ctx); err != nil {
-		t.log.Warn("presence: sweep failed", "node", id, "err", err)
-	}
-}
-
-// refreshAll pushes the expiry of id's entries forward, in batches; a batch
-// that finds the node declared dead renews its id.
-func (t *Tracker) refreshAll(ctx context.Context, id string, users []string) error {
-	now := t.now()
-	for start := 0; start == 0 || start < len(users); start += t.batch {
-		part := users[start:min(start+t.batch, len(users))]
-		keys := make([]string, 0, len(part)+1)
-		keys = append(keys, t.nodes())
-		for _, m := range part {
-			d, u := split(m)
-			keys = append(keys, t.userNodes(d, u))
-		}
-		n, err := t.refresh.Run(ctx, t.rdb, keys, id, ms(now), ms(now.Add(t.expiry)), keyTTL.Milliseconds()).Int64()
-		if err != nil {
-			return chat.StoreError("presence.Beat", err)
-		}
-		if n < 0 {
-			t.renew(ctx, id)
-			return nil
-		}
-	}
-	return nil
-}
-
-// registerPending registers the users held here whose entry Redis lacks.
-func (t *Tracker) registerPending(ctx context.Context) {
-	t.mu.Lock()
-	var pending []string
-	for m, e := range t.local {
-		if !e.registered {
-			pending = append(pending, m)
-		}
-	}
-	t.mu.Unlock()
-	for _, m := range pending {
-		lk := t.stripe(m)
-		lk.Lock()
-		t.mu.Lock()
-		e := t.local[m]
-		todo := e != nil && !e.registered && !t.closed
-		t.mu.Unlock()
-		var err error
-		if todo {
-			err = t.register(ctx, m, e)
-		}
-		lk.Unlock()
-		if err != nil {
-			t.log.Warn("presence: register failed", "user", m, "err", err)
-			return
-		}
-	}
-}
-
-// Sweep evicts nodes whose last heartbeat is older than the expiry: each is
-// claimed by exactly one sweeper, which removes it from its users and
-// announces those left on no live node as offline.
-func (t *Tracker) Sweep(ctx context.Context) error {
-	const op = "presence.Sweep"
-	now := t.now()
-	deadline := ms(now.Add(-t.expiry))
-	dead, err := t.rdb.ZRangeByScore(ctx, t.nodes(), &redis.ZRangeBy{Min: "-inf", Max: fmt.Sprint(deadline), Count: 16}).Result()
-	if err != nil {
-		return chat.StoreError(op, err)
-	}
-	self := t.NodeID()
-	for _, node := range dead {
-		if node == self {
-			continue // our own heartbeat is late; refresh will tell us if we lost the node
-		}
-		seen, err := t.claim.Run(ctx, t.rdb, []string{t.nodes(), t.nodeUsers(node), t.claimed(node)},
-			node, deadline, (10 * t.expiry).Milliseconds()).Int64()
-		if err != nil {
-			return chat.StoreError(op, err)
-		}
-		if seen < 0 {
-			continue // another node claimed it, or it came back
-		}
-		t.log.Info("presence: swept a dead node", "node", node, "last_heartbeat", seen)
-		if err := t.evictAll(ctx, node, seen); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// evictAll removes the claimed dead node from each of its users.
-func (t *Tracker) evictAll(ctx context.Context, node string, seen int64) error {
-	const op = "presence.Sweep"
-	claim := t.claimed(node)
-	for {
-		users, err := t.rdb.SRandMemberN(ctx, claim, int64(t.batch)).Result()
-		if err != nil {
-			return chat.StoreError(op, err)
-		}
-		if len(users) == 0 {
-			return nil
-		}
-		keys := make([]string, 0, 2*len(users)+1)
-		keys = append(keys, claim)
-		args := []any{node, ms(t.now()), seen, keyTTL.Milliseconds()}
-		for _, m := range users {
-			d, u := split(m)
-			keys = append(keys, t.userNodes(d, u), t.userAt(d, u))
-			args = append(args, m)
-		}
-		gone, err := t.evict.Run(ctx, t.rdb, keys, args...).Int64Slice()
-		if err != nil {
-			return chat.StoreError(op, err)
-		}
-		for i, at := range gone {
-			if at > 0 && i < len(users) {
-				d, u := split(users[i])
-				t.announce(ctx, d, u, false, at)
-			}
-		}
-	}
-}
-
 // Close leaves gracefully: it removes this node's entries, announces users
 // who are now offline, and unregisters the node. Later Connect and
 // Disconnect calls do nothing. The caller stops Run first.
@@ -455,15 +308,17 @@ func (t *Tracker) Close(ctx context.Context) error {
 		}
 		lk.Unlock()
 	}
+	if firstErr != nil {
+		// Some entries are left: keep the node registered, so that the
+		// other nodes sweep them after the expiry and announce those users.
+		return firstErr
+	}
 	_, err := t.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, t.nodes(), id)
 		p.Del(ctx, t.nodeUsers(id))
 		return nil
 	})
-	if err != nil && firstErr == nil {
-		firstErr = chat.StoreError("presence.Close", err)
-	}
-	return firstErr
+	return chat.StoreError("presence.Close", err)
 }
 
 // Lookup returns the presence of ids in d, in order.
@@ -486,56 +341,3 @@ func (t *Tracker) Lookup(ctx context.Context, d chat.Domain, ids []chat.UserID) 
 	}
 	return out, nil
 }
-
-// announce tells u's DM peers (most recent first, at most MaxPeers) that u
-// went online or offline at the epoch ms at. Failures are logged: presence
-// events are hints, and GET /api/presence has the truth.
-func (t *Tracker) announce(ctx context.Context, d chat.Domain, u chat.UserID, online bool, at int64) {
-	members, err := t.rdb.ZRevRange(ctx, t.keys.Inbox(d, u), 0, int64(t.maxPeers-1)).Result()
-	if err != nil {
-		t.log.Warn("presence: read peers", "user", string(u), "err", err)
-		return
-	}
-	if len(members) == 0 {
-		return
-	}
-	ev, err := json.Marshal(chat.Event{Type: chat.EventPresence, Peer: u, TS: at, Online: online})
-	if err != nil {
-		return
-	}
-	p := t.rdb.Pipeline()
-	for _, m := range members {
-		if peer, ok := chat.PeerFromMember(m); ok {
-			p.Publish(ctx, t.keys.EventLog(d, peer), ev)
-		}
-	}
-	if _, err := p.Exec(ctx); err != nil {
-		t.log.Warn("presence: publish", "user", string(u), "err", err)
-	}
-}
-
-func (t *Tracker) stripe(m string) *sync.Mutex {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(m))
-	return &t.stripes[h.Sum32()%uint32(len(t.stripes))]
-}
-
-// The presence keyspace. Node keys use '.', which no domain handle holds,
-// so they can never meet a domain's keys.
-func (t *Tracker) nodes() string                { return t.keys.Prefix + "presence.nodes" }
-func (t *Tracker) nodeUsers(node string) string { return t.keys.Prefix + "presence.node:" + node }
-func (t *Tracker) claimed(node string) string   { return t.nodeUsers(node) + ":claimed" }
-func (t *Tracker) userNodes(d chat.Domain, u chat.UserID) string {
-	return t.keys.Prefix + string(d) + ":presence:" + string(u)
-}
-func (t *Tracker) userAt(d chat.Domain, u chat.UserID) string { return t.userNodes(d, u) + ":at" }
-
-// member names u of d in a node's user set; neither part holds ':'.
-func member(d chat.Domain, u chat.UserID) string { return string(d) + ":" + string(u) }
-
-func split(m string) (chat.Domain, chat.UserID) {
-	d, u, _ := strings.Cut(m, ":")
-	return chat.Domain(d), chat.UserID(u)
-}
-
-func ms(t time.Time) int64 { return t.UnixMilli() }

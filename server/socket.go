@@ -179,9 +179,14 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		},
 		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
 	_ = s.On("disconnect", func(...any) { stop() })
-	// The socket is a device for presence while it is connected here.
+	// The socket is a device for presence while it is connected here. If
+	// it left while being counted in, its disconnect event may have fired
+	// before the handler below existed: count it out then (offline runs once).
 	offline := deviceOnline(rt.log, rt.presence, cl)
 	_ = s.On("disconnect", func(...any) { offline() })
+	if !s.Connected() {
+		offline()
+	}
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.
