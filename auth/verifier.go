@@ -46,6 +46,10 @@ type Config struct {
 	// DomainClaim names an optional string claim copied to Claims.Domain;
 	// "" disables it.
 	DomainClaim string
+	// AdminClaim and AdminValue mark platform admins: a token whose
+	// AdminClaim is AdminValue, or a list holding it, has Claims.Admin.
+	// An empty AdminClaim disables admins.
+	AdminClaim, AdminValue string
 	// RequireExp rejects tokens without an exp claim.
 	RequireExp bool
 	// Leeway is the clock skew tolerated for exp, nbf and iat.
@@ -64,6 +68,8 @@ type Claims struct {
 	Domain string
 	// Expires is the exp claim, or the zero time when the token has none.
 	Expires time.Time
+	// Admin is set for platform admins (see Config.AdminClaim).
+	Admin bool
 }
 
 // Verifier checks tokens against one [Config]. It is safe for concurrent
@@ -73,6 +79,8 @@ type Verifier struct {
 	key         any // []byte for HMAC, a crypto public key otherwise
 	userClaim   string
 	domainClaim string
+	adminClaim  string
+	adminValue  string
 	maxBytes    int
 }
 
@@ -108,6 +116,8 @@ func NewVerifier(c Config) (*Verifier, error) {
 	v := &Verifier{
 		userClaim:   c.UserClaim,
 		domainClaim: c.DomainClaim,
+		adminClaim:  c.AdminClaim,
+		adminValue:  c.AdminValue,
 		maxBytes:    c.MaxTokenBytes,
 	}
 	if v.userClaim == "" {
@@ -199,6 +209,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 			c.Domain = s
 		}
 	}
+	c.Admin = v.isAdmin(mc)
 	exp, err := mc.GetExpirationTime()
 	if err != nil { // unreachable: the validator already read exp
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
@@ -284,4 +295,23 @@ func integerString(n string) (string, bool) {
 		return "", false
 	}
 	return digits + strings.Repeat("0", exp), true
+}
+
+// isAdmin reports whether the admin claim is the admin value, or a list
+// (a roles array) holding it.
+func (v *Verifier) isAdmin(mc jwt.MapClaims) bool {
+	if v.adminClaim == "" || v.adminValue == "" {
+		return false
+	}
+	switch x := mc[v.adminClaim].(type) {
+	case string:
+		return x == v.adminValue
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok && s == v.adminValue {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,20 +1,23 @@
 -- Delete a message if it is still what the caller read, point both inbox
 -- entries at the conversation's new latest message (or drop them when the
--- conversation is empty), and log and publish a message:delete event for both.
+-- conversation is empty), take it off B's unread total if B had not read it,
+-- and log and publish a message:delete event for both. A is the author.
 -- KEYS[1] DM sorted set  KEYS[2] message hash  KEYS[3] inbox of A  KEYS[4] inbox of B
 -- KEYS[5] A's event counter  KEYS[6] A's event log  KEYS[7] B's event counter  KEYS[8] B's event log
--- KEYS[9] time index (id -> epoch ms)
+-- KEYS[9] time index (id -> epoch ms)  KEYS[10] B's read horizons  KEYS[11] B's unread total
 -- ARGV[1] message id  ARGV[2] expected JSON  ARGV[3] member for A  ARGV[4] member for B
 -- ARGV[5] B's id  ARGV[6] A's id  ARGV[7] epoch ms  ARGV[8] event log length  ARGV[9] event log age ms
 -- Returns 1 deleted, 0 no such message, -1 it changed since it was read.
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if not cur then return 0 end
 if cur ~= ARGV[2] then return -1 end
+local seq = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+if seq and seq > read_seq(KEYS[10], ARGV[6]) then lower_unread(KEYS[11], 1) end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[9], ARGV[1])
-append_event(KEYS[5], KEYS[6], 'message:delete', ARGV[5], ARGV[7], ARGV[2], ARGV[8], ARGV[9])
-append_event(KEYS[7], KEYS[8], 'message:delete', ARGV[6], ARGV[7], ARGV[2], ARGV[8], ARGV[9])
+append_event(KEYS[5], KEYS[6], 'message:delete', ARGV[5], ARGV[7], msg_fields(ARGV[2]), ARGV[8], ARGV[9])
+append_event(KEYS[7], KEYS[8], 'message:delete', ARGV[6], ARGV[7], msg_fields(ARGV[2]), ARGV[8], ARGV[9])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1)
 if #last == 0 then
   redis.call('ZREM', KEYS[3], ARGV[3])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -22,6 +23,7 @@ const (
 	Forbidden               // the caller may not do this (e.g. not the author)
 	Conflict                // the state changed underneath; retry
 	Unavailable             // a dependency (Redis) is down; retry later
+	RateLimited             // too many requests; retry after Error.RetryAfter
 )
 
 // Error is the domain error: Msg is safe to show to users, Err is the cause
@@ -31,6 +33,8 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
+	// RetryAfter is how long a RateLimited caller should wait.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -70,6 +74,15 @@ func MessageOf(err error) string {
 		return e.Msg
 	}
 	return "internal error"
+}
+
+// RetryAfterOf returns the wait of a RateLimited error, 0 for any other.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == RateLimited {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // StoreError wraps a Redis failure. Connection faults, timeouts and a server

@@ -1,17 +1,18 @@
--- Prelude shared by every script that changes a message (prepended in Go).
+-- Prelude shared by every script that writes a conversation (prepended in Go).
 -- append_event numbers an event in a user's log, stores it and publishes it,
 -- inside the caller's atomic script, so an event exists exactly when its
 -- write does and ids never skip or repeat.
 --   seq_key  the user's event counter     log_key  the user's event stream
---   etype    "message:new" | "message:edit" | "message:delete"
+--   etype    "message:new" | "message:edit" | "message:delete" | "message:read"
 --   peer     the other party's id (validated: [A-Za-z0-9_.-], no quoting needed)
---   ts       epoch ms of the event         msg      the message JSON
+--   ts       epoch ms of the event
+--   fields   the event's own JSON members, e.g. '"msg":{...}' (see msg_fields)
 --   max_len  entries kept                  max_age  ms an event is kept
 -- The stream entry id is "<n>-0" for event n; the same JSON is published on
 -- the channel named like the stream.
-local function append_event(seq_key, log_key, etype, peer, ts, msg, max_len, max_age)
+local function append_event(seq_key, log_key, etype, peer, ts, fields, max_len, max_age)
   local n = redis.call('INCR', seq_key)
-  local ev = '{"id":' .. n .. ',"type":"' .. etype .. '","peer":"' .. peer .. '","ts":' .. ts .. ',"msg":' .. msg .. '}'
+  local ev = '{"id":' .. n .. ',"type":"' .. etype .. '","peer":"' .. peer .. '","ts":' .. ts .. ',' .. fields .. '}'
   redis.call('XADD', log_key, 'MAXLEN', max_len, n .. '-0', 't', ts, 'e', ev)
   -- Age bound: drop up to 8 expired entries from the head per append, so
   -- expired events drain faster than they arrive; an idle log expires whole.
@@ -26,4 +27,21 @@ local function append_event(seq_key, log_key, etype, peer, ts, msg, max_len, max
   redis.call('PEXPIRE', log_key, max_age)
   redis.call('PUBLISH', log_key, ev)
   return n
+end
+
+-- msg_fields are the members of a message event.
+local function msg_fields(msg) return '"msg":' .. msg end
+
+-- Read horizons: a user's hash of peer -> "<seq>:<message id>:<epoch ms>",
+-- the last message of the DM they have read. read_seq is its seq, 0 if none.
+local function read_seq(read_key, peer)
+  local mark = redis.call('HGET', read_key, peer)
+  if not mark then return 0 end
+  return tonumber(string.match(mark, '^(%d+)'))
+end
+
+-- lower_unread takes n off a user's total unread counter, never below 0.
+local function lower_unread(unread_key, n)
+  if n <= 0 then return end
+  if redis.call('DECRBY', unread_key, n) < 0 then redis.call('SET', unread_key, 0) end
 end

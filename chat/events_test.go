@@ -32,6 +32,7 @@ func TestEventLog(t *testing.T) {
 		if err != nil || gone || last != 4 || len(evs) != 4 {
 			t.Fatalf("user %s: %d events, last %d, gone %v, err %v; want 4, 4, false", user, len(evs), last, gone, err)
 		}
+		// 2's reply reads 1's message silently: no message:read.
 		wantTypes := []string{chat.EventNew, chat.EventNew, chat.EventEdit, chat.EventDelete}
 		wantIDs := []string{m1.ID, m2.ID, m1.ID, m2.ID}
 		for i, e := range evs {

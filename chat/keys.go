@@ -94,3 +94,20 @@ func (k Keys) EventSeq(d Domain, u UserID) string { return k.EventLog(d, u) + ":
 
 // Blocks is the set of users u has blocked.
 func (k Keys) Blocks(d Domain, u UserID) string { return k.Prefix + string(d) + ":blocks:" + string(u) }
+
+// Read is u's hash of read horizons: peer -> "<seq>:<message id>:<epoch ms>".
+func (k Keys) Read(d Domain, u UserID) string { return k.Prefix + string(d) + ":read:" + string(u) }
+
+// Unread is u's total of unread messages over all conversations, kept by
+// the scripts that send, read and delete.
+func (k Keys) Unread(d Domain, u UserID) string { return k.Prefix + string(d) + ":unread:" + string(u) }
+
+// SendBucket is u's send rate-limit token bucket.
+func (k Keys) SendBucket(d Domain, u UserID) string {
+	return k.Prefix + string(d) + ":rate:send:" + string(u)
+}
+
+// ClientID records u's send with client id cid for the idempotency window.
+func (k Keys) ClientID(d Domain, u UserID, cid string) string {
+	return k.Prefix + string(d) + ":cid:" + string(u) + ":" + cid
+}

@@ -32,6 +32,9 @@ type Message struct {
 	// Seq is the message's position in its conversation (its score); it is
 	// not part of the stored JSON.
 	Seq int64 `json:"-"`
+	// Replayed is set by Send when a retry with a known client id returned
+	// the original message instead of sending a new one.
+	Replayed bool `json:"-"`
 }
 
 // DecodeMessage parses a stored message.
@@ -60,7 +63,16 @@ type Limits struct {
 	MaxText     int           // characters (runes) per text message
 	EventLogMax int64         // events kept per user; 0 = DefaultEventLogMax
 	EventLogAge time.Duration // how long an event is kept; 0 = DefaultEventLogAge
+	SendRate    float64       // sends per second per user; 0 = unlimited
+	SendBurst   int           // sends allowed at once before SendRate applies
+	// ClientIDWindow is how long a send's client id is remembered; 0 =
+	// DefaultClientIDWindow.
+	ClientIDWindow time.Duration
 }
+
+// DefaultClientIDWindow is how long retries with the same client id are
+// recognised by default.
+const DefaultClientIDWindow = 24 * time.Hour
 
 // Event log retention defaults.
 const (
@@ -74,6 +86,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.EventLogAge <= 0 {
 		l.EventLogAge = DefaultEventLogAge
+	}
+	if l.ClientIDWindow <= 0 {
+		l.ClientIDWindow = DefaultClientIDWindow
+	}
+	if l.SendBurst < 1 {
+		l.SendBurst = 1
 	}
 	return l
 }

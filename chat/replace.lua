@@ -10,6 +10,6 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return 0 end
 if cur ~= ARGV[2] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-append_event(KEYS[2], KEYS[3], 'message:edit', ARGV[4], ARGV[6], ARGV[3], ARGV[7], ARGV[8])
-append_event(KEYS[4], KEYS[5], 'message:edit', ARGV[5], ARGV[6], ARGV[3], ARGV[7], ARGV[8])
+append_event(KEYS[2], KEYS[3], 'message:edit', ARGV[4], ARGV[6], msg_fields(ARGV[3]), ARGV[7], ARGV[8])
+append_event(KEYS[4], KEYS[5], 'message:edit', ARGV[5], ARGV[6], msg_fields(ARGV[3]), ARGV[7], ARGV[8])
 return 1

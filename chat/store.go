@@ -2,7 +2,11 @@ package chat
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +24,8 @@ var (
 	deleteLua string
 	//go:embed page.lua
 	pageLua string
+	//go:embed read.lua
+	readLua string
 )
 
 // casRetries bounds how often an edit or delete re-reads a message that
@@ -35,7 +41,7 @@ type Store struct {
 	now    func() time.Time
 	newID  func() (string, error)
 
-	send, replace, del, page *redis.Script
+	send, replace, del, page, read *redis.Script
 }
 
 // NewStore returns a Store on rdb. now is the clock for message times.
@@ -50,6 +56,7 @@ func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() ti
 		replace: redis.NewScript(eventsLua + replaceLua),
 		del:     redis.NewScript(eventsLua + deleteLua),
 		page:    redis.NewScript(pageLua),
+		read:    redis.NewScript(eventsLua + readLua),
 	}
 }
 
@@ -61,12 +68,21 @@ type SendRequest struct {
 	Domain   Domain
 	From, To UserID
 	Content
+	// ClientID, when set, makes the send idempotent: a retry with the same
+	// ClientID within the window returns the first message (Replayed) and
+	// changes nothing; one with different content is a Conflict.
+	ClientID string
 }
 
+// MaxClientID bounds a client id's length.
+const MaxClientID = 64
+
 // Send validates and stores a message and updates both inboxes in one atomic
-// script. Errors: Invalid for bad content or a message to oneself,
-// Unavailable when Redis is down (then nothing was written, or the whole
-// message was).
+// script, which also refuses it when either user blocked the other
+// (Forbidden) or the sender is over the send rate (RateLimited), and
+// recognises a retry (see SendRequest.ClientID). Errors: Invalid for bad
+// content or a message to oneself, Unavailable when Redis is down (then
+// nothing was written, or the whole message was).
 func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation, error) {
 	const op = "chat.Send"
 	conv, err := NewConversation(r.Domain, r.From, r.To)
@@ -77,20 +93,92 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 	if err != nil {
 		return Message{}, conv, err
 	}
+	fp := ""
+	if r.ClientID != "" {
+		if err := validateClientID(op, r.ClientID); err != nil {
+			return Message{}, conv, err
+		}
+		fp = fingerprint(r.To, c)
+	}
 	id, err := s.newID()
 	if err != nil {
 		return Message{}, conv, errorf(op, "message id: %w", err)
 	}
 	m := Message{ID: id, Author: r.From, Epoch: s.now().UnixMilli(), Type: c.Type, Text: c.Text, Image: c.Image}
+	d, a, b := r.Domain, r.From, r.To
 	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Seq(conv),
-		s.keys.Inbox(r.Domain, r.From), s.keys.Inbox(r.Domain, r.To)}, append(s.eventKeys(r.Domain, r.From, r.To), s.keys.TimeIndex(conv))...)
-	args := append([]any{m.ID, m.encode(), m.Epoch, InboxMember(r.To), InboxMember(r.From)}, s.eventArgs(r.From, r.To)...)
-	seq, err := s.send.Run(ctx, s.rdb, keys, args...).Int64()
+		s.keys.Inbox(d, a), s.keys.Inbox(d, b)}, s.eventKeys(d, a, b)...)
+	keys = append(keys, s.keys.TimeIndex(conv), s.keys.Blocks(d, a), s.keys.Blocks(d, b),
+		s.keys.Read(d, a), s.keys.Unread(d, a), s.keys.Unread(d, b), s.keys.SendBucket(d, a), s.keys.ClientID(d, a, r.ClientID))
+	args := append([]any{m.ID, m.encode(), m.Epoch, InboxMember(b), InboxMember(a)}, s.eventArgs(a, b)...)
+	args = append(args, s.limits.SendRate, s.limits.SendBurst, fp, s.limits.ClientIDWindow.Milliseconds())
+	res, err := s.send.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return Message{}, conv, StoreError(op, err)
 	}
-	m.Seq = seq
-	return m, conv, nil
+	status, _ := res[0].(string)
+	switch status {
+	case "ok":
+		m.Seq, _ = res[1].(int64)
+		return m, conv, nil
+	case "dup":
+		rec, _ := res[1].(string)
+		m, err := replayed(op, rec, fp)
+		return m, conv, err
+	case "blocked_by":
+		return Message{}, conv, errBlockedBy
+	case "blocking":
+		return Message{}, conv, errBlocking
+	case "rate":
+		ms, _ := res[1].(int64)
+		return Message{}, conv, &Error{Op: op, Kind: RateLimited, Msg: "too many messages; slow down",
+			RetryAfter: time.Duration(ms) * time.Millisecond}
+	}
+	return Message{}, conv, errorf(op, "unexpected send reply %v", res)
+}
+
+// replayed answers a retry from the first send's record, or Conflict when
+// the retry is not the same request.
+func replayed(op, rec, fp string) (Message, error) {
+	recFP, rest, ok1 := strings.Cut(rec, "\n")
+	seq, raw, ok2 := strings.Cut(rest, "\n")
+	if !ok1 || !ok2 {
+		return Message{}, errorf(op, "bad client id record %q", rec)
+	}
+	if recFP != fp {
+		return Message{}, E(op, Conflict, `"client_id" was already used for a different message`, nil)
+	}
+	m, err := DecodeMessage(raw)
+	if err != nil {
+		return Message{}, err
+	}
+	m.Seq, _ = strconv.ParseInt(seq, 10, 64)
+	m.Replayed = true
+	return m, nil
+}
+
+// validateClientID accepts 1-64 printable ASCII characters without spaces.
+func validateClientID(op, cid string) error {
+	if len(cid) > MaxClientID {
+		return E(op, Invalid, `"client_id" is longer than 64 characters`, nil)
+	}
+	for i := 0; i < len(cid); i++ {
+		if cid[i] <= ' ' || cid[i] > '~' {
+			return E(op, Invalid, `"client_id" may only hold printable ASCII characters without spaces`, nil)
+		}
+	}
+	return nil
+}
+
+// fingerprint identifies what a send asks for, so a retry can be told from
+// a different message reusing the client id.
+func fingerprint(to UserID, c Content) string {
+	h := sha256.New()
+	for _, p := range []string{string(to), c.Type, c.Text, c.Image} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // HistoryPage is one page of a conversation.
@@ -160,6 +248,10 @@ func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation,
 		out = m
 		return m, nil
 	}, func(old, updated string) (int64, error) {
+		if r.Seen { // the status and the read horizon move together
+			n, _, err := s.runRead(ctx, conv, r.Caller, r.MessageID, old, updated)
+			return min(n, 1), err // 2 (the horizon moved) is done too
+		}
 		keys := append([]string{s.keys.Messages(conv)}, s.eventKeys(r.Domain, r.Caller, r.Peer)...)
 		args := append([]any{r.MessageID, old, updated}, s.eventArgs(r.Caller, r.Peer, s.now().UnixMilli())...)
 		return s.replace.Run(ctx, s.rdb, keys, args...).Int64()
@@ -172,11 +264,16 @@ type DeleteRequest struct {
 	Domain       Domain
 	Caller, Peer UserID
 	MessageID    string
+	// Moderator lets Caller delete a message of the conversation between
+	// Author and Peer whoever wrote it: the platform's admins, in their own
+	// domain. Empty for a user deleting their own message.
+	Moderator bool
 }
 
 // Delete removes the caller's own message and repairs both inboxes in one
-// atomic script. It returns the deleted message. Errors: NotFound, Forbidden
-// (not the author), Conflict.
+// atomic script. It returns the deleted message. With r.Moderator it
+// removes any message of the DM between r.Caller and r.Peer, authorship
+// unchecked. Errors: NotFound, Forbidden (not the author), Conflict.
 func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversation, error) {
 	const op = "chat.Delete"
 	conv, err := NewConversation(r.Domain, r.Caller, r.Peer)
@@ -184,16 +281,21 @@ func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversat
 		return Message{}, conv, err
 	}
 	var out Message
-	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Inbox(r.Domain, r.Caller), s.keys.Inbox(r.Domain, r.Peer)},
-		append(s.eventKeys(r.Domain, r.Caller, r.Peer), s.keys.TimeIndex(conv))...)
 	err = s.casMessage(ctx, op, conv, r.MessageID, func(m Message) (Message, error) {
-		if m.Author != r.Caller {
+		if m.Author != r.Caller && !r.Moderator {
 			return m, E(op, Forbidden, "only the author can delete a message", nil)
 		}
 		out = m
 		return m, nil
 	}, func(old, _ string) (int64, error) {
-		args := append([]any{r.MessageID, old, InboxMember(r.Peer), InboxMember(r.Caller)}, s.eventArgs(r.Caller, r.Peer, s.now().UnixMilli())...)
+		// The script's A is the author, B the recipient whose unread count
+		// the message may be in.
+		d, a := r.Domain, out.Author
+		b := conv.Peer(a)
+		keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Inbox(d, a), s.keys.Inbox(d, b)},
+			s.eventKeys(d, a, b)...)
+		keys = append(keys, s.keys.TimeIndex(conv), s.keys.Read(d, b), s.keys.Unread(d, b))
+		args := append([]any{r.MessageID, old, InboxMember(b), InboxMember(a)}, s.eventArgs(a, b, s.now().UnixMilli())...)
 		return s.del.Run(ctx, s.rdb, keys, args...).Int64()
 	})
 	return out, conv, err
@@ -220,7 +322,7 @@ func (s *Store) eventArgs(a, b UserID, ts ...int64) []any {
 // 0 (gone) or -1 (changed: read again).
 func (s *Store) casMessage(ctx context.Context, op string, conv Conversation, id string,
 	decide func(Message) (Message, error), write func(old, updated string) (int64, error)) error {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+	if !validMessageID(id) {
 		return E(op, NotFound, "Message not found", nil)
 	}
 	for range casRetries {
@@ -251,4 +353,11 @@ func (s *Store) casMessage(ctx context.Context, op string, conv Conversation, id
 		}
 	}
 	return E(op, Conflict, "the message changed while it was being updated; try again", nil)
+}
+
+// validMessageID reports whether id can be a message id (a canonical UUID),
+// so nothing else reaches Redis.
+func validMessageID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
 }

@@ -56,6 +56,12 @@ type Config struct {
 	PresenceHeartbeat time.Duration `env:"PRESENCE_HEARTBEAT" envDefault:"10s" desc:"presence heartbeat interval; a node silent for 3 heartbeats is dead and its users go offline"`
 	MetricsAddr       string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090" emptyDisables:"true" desc:"address of the Prometheus /metrics listener (and pprof); set it empty to turn it off"`
 	PProf             bool          `env:"PPROF" envDefault:"false" desc:"serve net/http/pprof under /debug/pprof/ on PARLEY_METRICS_ADDR"`
+
+	SendRate       float64       `env:"SEND_RATE" envDefault:"10" desc:"messages per second one user may send, across all nodes (0-10000; 0 turns the limit off)"`
+	SendBurst      int           `env:"SEND_BURST" envDefault:"20" desc:"messages one user may send at once before PARLEY_SEND_RATE applies (1-10000)"`
+	ClientIDWindow time.Duration `env:"CLIENT_ID_WINDOW" envDefault:"24h" desc:"how long a send's client_id is remembered, so a retry returns the first message (1s-168h)"`
+	AdminClaim     string        `env:"ADMIN_CLAIM" envDefault:"role" desc:"JWT claim that marks platform admins, who may delete any message of their domain; empty = no admins"`
+	AdminValue     string        `env:"ADMIN_VALUE" envDefault:"admin" desc:"value of PARLEY_ADMIN_CLAIM (or an element of it, when it is a list) that marks an admin"`
 }
 
 // Load reads the configuration from environ, or from the process

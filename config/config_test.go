@@ -41,6 +41,11 @@ func TestLoadDefaults(t *testing.T) {
 		TypingInterval:    time.Second,
 		PresenceHeartbeat: 10 * time.Second,
 		MetricsAddr:       "127.0.0.1:9090",
+		SendRate:          10,
+		SendBurst:         20,
+		ClientIDWindow:    24 * time.Hour,
+		AdminClaim:        "role",
+		AdminValue:        "admin",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -211,6 +216,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"USER_CACHE_TTL negative", map[string]string{"PARLEY_USER_CACHE_TTL": "-5m"}, "PARLEY_USER_CACHE_TTL"},
 		{"SHUTDOWN_TIMEOUT zero", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "0"}, "PARLEY_SHUTDOWN_TIMEOUT"},
 		{"EVENT_LOG_MAX too small", map[string]string{"PARLEY_EVENT_LOG_MAX": "9"}, "PARLEY_EVENT_LOG_MAX"},
+		{"SEND_RATE negative", map[string]string{"PARLEY_SEND_RATE": "-1"}, "PARLEY_SEND_RATE"},
+		{"SEND_BURST zero", map[string]string{"PARLEY_SEND_BURST": "0"}, "PARLEY_SEND_BURST"},
+		{"CLIENT_ID_WINDOW too short", map[string]string{"PARLEY_CLIENT_ID_WINDOW": "10ms"}, "PARLEY_CLIENT_ID_WINDOW"},
 		{"EVENT_LOG_AGE zero", map[string]string{"PARLEY_EVENT_LOG_AGE": "0s"}, "PARLEY_EVENT_LOG_AGE"},
 		{"SSE_HEARTBEAT negative", map[string]string{"PARLEY_SSE_HEARTBEAT": "-1s"}, "PARLEY_SSE_HEARTBEAT"},
 		{"TYPING_TTL zero", map[string]string{"PARLEY_TYPING_TTL": "0s"}, "PARLEY_TYPING_TTL"},
@@ -344,6 +352,11 @@ func TestVariables(t *testing.T) {
 		"PARLEY_PRESENCE_HEARTBEAT":  "10s",
 		"PARLEY_METRICS_ADDR":        "127.0.0.1:9090",
 		"PARLEY_PPROF":               "false",
+		"PARLEY_SEND_RATE":           "10",
+		"PARLEY_SEND_BURST":          "20",
+		"PARLEY_CLIENT_ID_WINDOW":    "24h",
+		"PARLEY_ADMIN_CLAIM":         "role",
+		"PARLEY_ADMIN_VALUE":         "admin",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]

@@ -152,6 +152,16 @@ func (c Config) validate() error {
 		bad("EVENT_LOG_MAX", "must be between 10 and 100000, got %d", c.EventLogMax)
 	}
 
+	if c.SendRate < 0 || c.SendRate > 10000 || c.SendRate != c.SendRate {
+		bad("SEND_RATE", "must be between 0 and 10000, got %v", c.SendRate)
+	}
+	if c.SendBurst < 1 || c.SendBurst > 10000 {
+		bad("SEND_BURST", "must be between 1 and 10000, got %d", c.SendBurst)
+	}
+	if c.ClientIDWindow < time.Second || c.ClientIDWindow > 168*time.Hour {
+		bad("CLIENT_ID_WINDOW", "must be between 1s and 168h, got %s", c.ClientIDWindow)
+	}
+
 	// Logging.
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		bad("LOG_FORMAT", "must be text or json, got %q", c.LogFormat)

@@ -23,6 +23,8 @@ type Entry struct {
 	Peer   chat.UserID
 	Epoch  int64         // time of the latest message (the inbox score)
 	Latest *chat.Message // nil only if the conversation emptied while reading
+	Unread int64         // messages after the user's read horizon
+	Read   chat.ReadMark // the user's read horizon; zero when nothing read
 }
 
 // Page is one page of an inbox, most recent conversation first.
@@ -32,6 +34,8 @@ type Page struct {
 	// Older and Newer report whether entries exist below the last and above
 	// the first of Entries; both are false for an empty page.
 	Older, Newer bool
+	// Unread is the user's unread messages over all conversations.
+	Unread int64
 }
 
 // Store reads inboxes from Redis.
@@ -123,15 +127,14 @@ func (s *Store) ListByCursor(ctx context.Context, d chat.Domain, user chat.UserI
 // withLatest fills out.Entries from the inbox members zs, with every
 // conversation's latest message read in one pipeline.
 func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user chat.UserID, out Page, zs []redis.Z) (Page, error) {
-	if len(zs) == 0 {
-		return out, nil
-	}
 	if err := s.latest.Load(ctx, s.rdb).Err(); err != nil { // EVALSHA below must not meet NOSCRIPT in a pipeline
 		return Page{}, chat.StoreError(op, err)
 	}
 	cmds := make([]*redis.Cmd, len(zs))
 	out.Entries = make([]Entry, 0, len(zs))
+	var unread *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		unread = pl.Get(ctx, s.keys.Unread(d, user))
 		for _, z := range zs {
 			peer, ok := chat.PeerFromMember(fmt.Sprint(z.Member))
 			if !ok {
@@ -142,16 +145,18 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 				continue
 			}
 			out.Entries = append(out.Entries, Entry{Peer: peer, Epoch: int64(z.Score)})
-			cmds[len(out.Entries)-1] = s.latest.EvalSha(ctx, pl, []string{s.keys.DM(conv), s.keys.Messages(conv)})
+			cmds[len(out.Entries)-1] = s.latest.EvalSha(ctx, pl, []string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Read(d, user)}, string(peer))
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && err != redis.Nil {
 		return Page{}, chat.StoreError(op, err)
 	}
+	n, _ := unread.Int64()
+	out.Unread = max(n, 0)
 	for i := range out.Entries {
 		res, err := cmds[i].Slice()
-		if err != nil || len(res) != 2 {
+		if err != nil || len(res) != 4 {
 			continue
 		}
 		raw, ok := res[1].(string)
@@ -164,6 +169,11 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 		}
 		m.Seq, _ = strconv.ParseInt(fmt.Sprint(res[0]), 10, 64)
 		out.Entries[i].Latest = &m
+		mark, _ := res[2].(string)
+		if out.Entries[i].Read, err = chat.ParseReadMark(mark); err != nil {
+			return Page{}, chat.E(op, chat.Internal, "", err)
+		}
+		out.Entries[i].Unread, _ = res[3].(int64)
 	}
 	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -65,6 +67,8 @@ func classify(err error) apiError {
 		return e(http.StatusConflict, "CONFLICT", msg)
 	case chat.Unavailable:
 		return e(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", msg)
+	case chat.RateLimited:
+		return e(http.StatusTooManyRequests, "TOO_MANY_REQUESTS", msg)
 	default:
 		return e(http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
 	}
@@ -76,6 +80,10 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	body := classify(err)
 	if body.Status >= 500 {
 		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", body.Status, "err", err)
+	}
+	if wait := chat.RetryAfterOf(err); wait > 0 {
+		// Whole seconds, rounded up: a client that waits this long succeeds.
+		c.Header("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
 	}
 	c.AbortWithStatusJSON(body.Status, body)
 }

@@ -20,6 +20,13 @@ type (
 		HistoryByCursor(ctx context.Context, conv chat.Conversation, c chat.Cursor) (chat.HistoryPage, error)
 		Edit(ctx context.Context, r chat.EditRequest) (chat.Message, chat.Conversation, error)
 		Delete(ctx context.Context, r chat.DeleteRequest) (chat.Message, chat.Conversation, error)
+		MarkRead(ctx context.Context, d chat.Domain, caller, peer chat.UserID, upTo string) (chat.ReadState, chat.Conversation, error)
+		ReadMarks(ctx context.Context, conv chat.Conversation) (lo, hi chat.ReadMark, err error)
+	}
+	blockStore interface {
+		Block(ctx context.Context, d chat.Domain, u, target chat.UserID) error
+		Unblock(ctx context.Context, d chat.Domain, u, target chat.UserID) error
+		Blocked(ctx context.Context, d chat.Domain, u chat.UserID) ([]chat.UserID, error)
 	}
 	inboxReader interface {
 		List(ctx context.Context, d chat.Domain, u chat.UserID, p chat.Page) (inbox.Page, error)
@@ -95,6 +102,8 @@ func handleList(log *slog.Logger, inboxes inboxReader, users userDirectory, r re
 		Latest    *messageJSON  `json:"latest"`
 		Timestamp timestampJSON `json:"timestamp"`
 		User      userJSON      `json:"user"`
+		Unread    int64         `json:"unread"`
+		LastRead  *readMarkJSON `json:"last_read"`
 	}
 	return func(c *gin.Context) {
 		cl := currentCaller(c)
@@ -125,7 +134,8 @@ func handleList(log *slog.Logger, inboxes inboxReader, users userDirectory, r re
 		found := users.Lookup(c.Request.Context(), ids)
 		entries := make([]entryJSON, len(page.Entries))
 		for i, e := range page.Entries {
-			entries[i] = entryJSON{Type: "user", ID: r.id(e.Peer), Timestamp: timestamp(e.Epoch), User: r.user(e.Peer, found)}
+			entries[i] = entryJSON{Type: "user", ID: r.id(e.Peer), Timestamp: timestamp(e.Epoch), User: r.user(e.Peer, found),
+				Unread: e.Unread, LastRead: readMark(e.Read)}
 			if e.Latest != nil {
 				m := r.message(*e.Latest)
 				entries[i].Latest = &m
@@ -144,7 +154,8 @@ func handleList(log *slog.Logger, inboxes inboxReader, users userDirectory, r re
 		c.JSON(http.StatusOK, struct {
 			State   any         `json:"state"`
 			Entries []entryJSON `json:"entries"`
-		}{state, entries})
+			Unread  int64       `json:"unread"` // over all conversations
+		}{state, entries, page.Unread})
 	}
 }
 
@@ -185,6 +196,12 @@ func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r 
 			writeError(c, log, err)
 			return
 		}
+		lo, hi, err := chats.ReadMarks(c.Request.Context(), conv)
+		if err != nil {
+			writeError(c, log, err)
+			return
+		}
+		chat.ApplyReadMarks(conv, lo, hi, page.Messages)
 		found := users.Lookup(c.Request.Context(), []string{string(conv.Lo), string(conv.Hi)})
 		msgs := make([]messageJSON, len(page.Messages))
 		for i, m := range page.Messages {
@@ -205,12 +222,14 @@ func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r 
 	}
 }
 
-// handleSend serves POST /api/user/:id.
-func handleSend(log *slog.Logger, chats messageStore, r renderer, l limits) gin.HandlerFunc {
+// handleSend serves POST /api/user/:id: 201 with the new message, or 200
+// with the original when client_id names a send already made.
+func handleSend(log *slog.Logger, chats messageStore, r renderer, l limits, rateLimited func()) gin.HandlerFunc {
 	type request struct {
-		Type  *string `json:"type"`
-		Text  *string `json:"text"`
-		Image *string `json:"image"`
+		Type     *string `json:"type"`
+		Text     *string `json:"text"`
+		Image    *string `json:"image"`
+		ClientID *string `json:"client_id"`
 	}
 	return func(c *gin.Context) {
 		cl := currentCaller(c)
@@ -226,12 +245,24 @@ func handleSend(log *slog.Logger, chats messageStore, r renderer, l limits) gin.
 				content.Type = chat.TypeImage
 			}
 		}
-		m, conv, err := chats.Send(c.Request.Context(), chat.SendRequest{Domain: cl.Domain, From: cl.User, To: peer, Content: content})
+		if req.ClientID != nil && *req.ClientID == "" {
+			writeError(c, log, chat.E("server.send", chat.Invalid, `"client_id" must not be empty`, nil))
+			return
+		}
+		m, conv, err := chats.Send(c.Request.Context(), chat.SendRequest{Domain: cl.Domain, From: cl.User, To: peer,
+			Content: content, ClientID: deref(req.ClientID)})
 		if err != nil {
+			if chat.KindOf(err) == chat.RateLimited {
+				rateLimited()
+			}
 			writeError(c, log, err)
 			return
 		}
-		c.JSON(http.StatusCreated, entryResponse{writeState(conv, cl.User), r.message(m)})
+		status := http.StatusCreated
+		if m.Replayed {
+			status = http.StatusOK
+		}
+		c.JSON(status, entryResponse{writeState(conv, cl.User), r.message(m)})
 	}
 }
 
@@ -277,12 +308,19 @@ func handleDelete(log *slog.Logger, chats messageStore) gin.HandlerFunc {
 			writeError(c, log, err)
 			return
 		}
-		c.JSON(http.StatusOK, struct {
-			State   writeStateJSON `json:"state"`
-			Message string         `json:"message"`
-			Success bool           `json:"success"`
-		}{writeState(conv, cl.User), "Message deleted", true})
+		c.JSON(http.StatusOK, deleted(conv, cl.User))
 	}
+}
+
+// deletedJSON answers a delete.
+type deletedJSON struct {
+	State   writeStateJSON `json:"state"`
+	Message string         `json:"message"`
+	Success bool           `json:"success"`
+}
+
+func deleted(conv chat.Conversation, u chat.UserID) deletedJSON {
+	return deletedJSON{writeState(conv, u), "Message deleted", true}
 }
 
 // handleHealth serves /healthz: the process is up.

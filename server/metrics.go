@@ -76,7 +76,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 		}),
 		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parley_send_rate_limited_total",
-			Help: "Sends refused by the per-user send rate limit. Always 0 for now: Parley has no send rate limit yet.",
+			Help: "Sends refused by the per-user send rate limit (PARLEY_SEND_RATE).",
 		}),
 	}
 	// Export the known label values at 0, so dashboards and alerts see the

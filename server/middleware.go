@@ -20,6 +20,7 @@ type caller struct {
 	Domain  chat.Domain
 	User    chat.UserID
 	Expires time.Time // zero when the token has no exp
+	Admin   bool      // a platform admin: may delete any message of Domain
 }
 
 const callerKey = "parley.caller"
@@ -70,7 +71,7 @@ func (a authenticator) authenticate(token, host string) (caller, error) {
 	case !fromHost:
 		d = a.defaultDomain
 	}
-	return caller{Domain: d, User: user, Expires: claims.Expires}, nil
+	return caller{Domain: d, User: user, Expires: claims.Expires, Admin: claims.Admin}, nil
 }
 
 func hostOnly(host string) string {

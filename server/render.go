@@ -140,6 +140,20 @@ func nextPrev(n int, older, newer bool, newest, oldest int, cursor func(i int) s
 	return next, prev
 }
 
+// readMarkJSON is a read horizon: the last message read and when.
+type readMarkJSON struct {
+	ID        string        `json:"id"`
+	Timestamp timestampJSON `json:"timestamp"`
+}
+
+// readMark renders m, or nil when nothing was read.
+func readMark(m chat.ReadMark) *readMarkJSON {
+	if m.Seq == 0 {
+		return nil
+	}
+	return &readMarkJSON{ID: m.MessageID, Timestamp: timestamp(m.At)}
+}
+
 type writeStateJSON struct {
 	Key      string `json:"key"`
 	InboxKey string `json:"inbox_key"`

@@ -16,8 +16,11 @@ type routeDeps struct {
 	users   userDirectory
 	ready   pinger
 	sio     http.Handler
+	blocks  blockStore
 	hub     *hub
 	sse     sseOptions
+	// rateLimited counts a send refused by the rate limit.
+	rateLimited func()
 	// devTokens are the dev-mode users' tokens the demo page offers; empty
 	// outside dev mode.
 	devTokens []DevUser
@@ -44,11 +47,16 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	api.GET("/", handleRoot(d.render))
 	api.GET("/list", handleList(d.log, d.inboxes, d.users, d.render, d.limits))
 	api.GET("/user/:id", handleHistory(d.log, d.chats, d.users, d.render, d.limits))
-	api.POST("/user/:id", handleSend(d.log, d.chats, d.render, d.limits))
+	api.POST("/user/:id", handleSend(d.log, d.chats, d.render, d.limits, d.rateLimited))
+	api.POST("/user/:id/read", handleRead(d.log, d.chats, d.limits))
 	api.POST("/user/:id/typing", handleTyping(d.log, d.typing, d.limits))
 	api.GET("/presence", handlePresence(d.log, d.presence, d.render))
 	api.POST("/user/:id/:messageId", handleEdit(d.log, d.chats, d.render, d.limits))
 	api.DELETE("/user/:id/:messageId", handleDelete(d.log, d.chats))
+	api.GET("/block", handleBlocked(d.log, d.blocks, d.render))
+	api.POST("/block/:id", handleBlock(d.log, d.blocks, d.render, true))
+	api.DELETE("/block/:id", handleBlock(d.log, d.blocks, d.render, false))
+	api.DELETE("/admin/dm/:a/:b/:messageId", handleModerate(d.log, d.chats))
 
 	r.NoRoute(func(c *gin.Context) { writeError(c, d.log, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, d.log, errMethod) })

@@ -77,7 +77,9 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 	}
-	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText, EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge}, time.Now)
+	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
+		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
+		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, ClientIDWindow: cfg.ClientIDWindow}, time.Now)
 	events := newHub(rdb, keys, chats, log)
 	// Presence: this node's devices, kept in Redis and heartbeated, so
 	// every node agrees and a dead node's users go offline after expiry.
@@ -100,17 +102,19 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	r.HandleMethodNotAllowed = true
 	r.Use(m.instrument, accessLog(log), cors(cfg.CORSOrigins))
 	deps := routeDeps{
-		log:     log,
-		auth:    authn,
-		chats:   chats,
-		inboxes: inbox.NewStore(rdb, keys),
-		users:   users,
-		ready:   redisPinger{rdb},
-		render:  render,
-		sio:     rt.handler(),
-		openapi: spec,
-		limits:  limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
-		hub:     events,
+		log:         log,
+		auth:        authn,
+		chats:       chats,
+		inboxes:     inbox.NewStore(rdb, keys),
+		users:       users,
+		ready:       redisPinger{rdb},
+		render:      render,
+		sio:         rt.handler(),
+		openapi:     spec,
+		limits:      limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
+		blocks:      chats,
+		hub:         events,
+		rateLimited: m.rateLimited.Inc,
 		sse: sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing,
 			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker},
 		typing:   rtOpts.typing,
@@ -149,7 +153,8 @@ func (s *Server) Close() {
 
 func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 	ac := auth.Config{Algorithms: cfg.JWTAlgorithms, UserClaim: cfg.JWTUserClaim, DomainClaim: cfg.JWTDomainClaim,
-		RequireExp: cfg.JWTRequireExp, Leeway: cfg.JWTLeeway, Secret: []byte(cfg.JWTSecret)}
+		RequireExp: cfg.JWTRequireExp, Leeway: cfg.JWTLeeway, Secret: []byte(cfg.JWTSecret),
+		AdminClaim: cfg.AdminClaim, AdminValue: cfg.AdminValue}
 	if cfg.JWTSecret == "" {
 		ac.Secret = nil
 	}

@@ -23,7 +23,7 @@ func TestRandomWritesKeepRedisConsistent(t *testing.T) {
 	var live []msg
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 150 {
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(11); {
 		case op < 5 || len(live) == 0:
 			from := users[rng.IntN(3)]
 			to := users[(rng.IntN(2)+1+indexOf(users, from))%3]
@@ -37,6 +37,13 @@ func TestRandomWritesKeepRedisConsistent(t *testing.T) {
 			m := live[rng.IntN(len(live))]
 			r := n.do(t, call{method: "POST", path: "/api/user/" + m.author + "/" + m.id, token: toks[m.peer], body: `{"status":"seen"}`})
 			mustStatus(t, r, http.StatusOK)
+		case op == 10:
+			m := live[rng.IntN(len(live))]
+			reader, peer := m.peer, m.author
+			if rng.IntN(2) == 0 {
+				reader, peer = peer, reader
+			}
+			mustStatus(t, n.post(t, toks[reader], "/api/user/"+peer+"/read", map[string]any{"upTo": m.id}), http.StatusOK)
 		default:
 			k := rng.IntN(len(live))
 			m := live[k]
@@ -81,6 +88,20 @@ func TestRandomWritesKeepRedisConsistent(t *testing.T) {
 	}
 	wg.Wait()
 	live = rest
+
+	// Every user's unread total (a counter the scripts keep) is the sum of
+	// the per-conversation counts (recomputed from the horizons).
+	for _, u := range users {
+		r := n.get(t, toks[u], "/api/list")
+		mustStatus(t, r, http.StatusOK)
+		var sum int64
+		for _, e := range objs(t, r.obj, "entries") {
+			var c int64
+			fmt.Sscan(canon(e["unread"]), &c)
+			sum += c
+		}
+		wantNumber(t, "user "+u+" unread total", r.obj["unread"], fmt.Sprint(sum))
+	}
 
 	for _, pair := range [][2]string{{"1", "2"}, {"1", "3"}, {"2", "3"}} {
 		want := 0

@@ -194,7 +194,39 @@ func TestHostileInput(t *testing.T) {
 		bad("text is an escaped lone surrogate plus over the limit", "POST", "/api/user/2", `{"type":"text","text":"\ud800`+strings.Repeat("a", 10)+`"}`, 400, "BAD_REQUEST"),
 		bad("deeply nested body", "POST", "/api/user/2", strings.Repeat(`{"a":`, 5000)+"1"+strings.Repeat("}", 5000), 400, "BAD_REQUEST"),
 		bad("edit combining marks over the limit", "POST", "/api/user/2/"+m12, `{"text":"`+strings.Repeat("a\u0308", 6)+`"}`, 400, "BAD_REQUEST"),
+		// Issue 6 routes.
+		bad("read: upTo of another DM", "POST", "/api/user/3/read", `{"upTo":"`+m12+`"}`, 404, "NOT_FOUND"),
+		bad("read: upTo a Redis pattern", "POST", "/api/user/2/read", `{"upTo":"*"}`, 404, "NOT_FOUND"),
+		bad("read: upTo an object", "POST", "/api/user/2/read", `{"upTo":{"$gt":""}}`, 400, "BAD_REQUEST"),
+		bad("read: empty upTo", "POST", "/api/user/2/read", `{"upTo":""}`, 400, "BAD_REQUEST"),
+		bad("read: id ..", "POST", "/api/user/../read", `{"upTo":"`+m12+`"}`, 400, "BAD_REQUEST"),
+		bad("read: not JSON", "POST", "/api/user/2/read", `upTo=1`, 400, "BAD_REQUEST"),
+		bad("client_id with a newline", "POST", "/api/user/2", `{"text":"hi","client_id":"a\nb"}`, 400, "BAD_REQUEST"),
+		bad("client_id 10 KB", "POST", "/api/user/2", `{"text":"hi","client_id":"`+strings.Repeat("c", 10<<10)+`"}`, 400, "BAD_REQUEST"),
+		bad("client_id a glob", "POST", "/api/user/2", `{"text":"","client_id":"*"}`, 400, "BAD_REQUEST"),
+		bad("block id ..", "POST", "/api/block/..", "", 400, "BAD_REQUEST"),
+		bad("block id with braces", "POST", "/api/block/%7Ba%7D", "", 400, "BAD_REQUEST"),
+		bad("block oneself", "POST", "/api/block/1", "", 400, "BAD_REQUEST"),
+		bad("unblock id with space", "DELETE", "/api/block/a%20b", "", 400, "BAD_REQUEST"),
+		bad("admin delete without the claim", "DELETE", "/api/admin/dm/1/2/"+m12, "", 403, "FORBIDDEN"),
 	)
+	admin := n.tok(t, 9, map[string]any{"role": "admin"})
+	for _, c := range []struct {
+		name, path string
+		status     int
+		code       string
+	}{
+		{"admin delete: id ..", "/api/admin/dm/../2/" + m12, 400, "BAD_REQUEST"},
+		{"admin delete: same user twice", "/api/admin/dm/2/2/" + m12, 400, "BAD_REQUEST"},
+		{"admin delete: wrong pair", "/api/admin/dm/1/3/" + m12, 404, "NOT_FOUND"},
+		{"admin delete: not a message id", "/api/admin/dm/1/2/*", 404, "NOT_FOUND"},
+	} {
+		tests = append(tests, tc{c.name, n, call{method: "DELETE", path: c.path, token: admin}, c.status, c.code})
+	}
+	otherAdmin := n.tok(t, 9, map[string]any{"role": "admin", "dom": "tenb"})
+	tests = append(tests,
+		tc{"admin of another domain (its own)", n, call{method: "DELETE", path: "/api/admin/dm/1/2/" + m12, token: otherAdmin}, 404, "NOT_FOUND"},
+		tc{"admin of another domain (this host's)", n, call{method: "DELETE", path: "/api/admin/dm/1/2/" + m12, token: otherAdmin, host: "a.example"}, 401, "UNAUTHORIZED"})
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -115,6 +115,7 @@ func checkEventContract(t testing.TB, event string, payload []byte) {
 		"message:new":     "MessageNewEvent",
 		"message:edit":    "MessageEditEvent",
 		"message:delete":  "MessageDeleteEvent",
+		"message:read":    "MessageReadEvent",
 		"session:expired": "SessionExpiredEvent",
 		"typing":          "TypingEvent",
 		"presence":        "PresenceEvent",

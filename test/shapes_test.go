@@ -48,7 +48,9 @@ func TestSeedShapes(t *testing.T) {
 	// The inbox.
 	r = n.get(t, u1, "/api/list")
 	mustStatus(t, r, http.StatusOK)
-	wantKeys(t, "list", r.obj, "state", "entries")
+	// The seed's keys, plus the unread counts (issue 6).
+	wantKeys(t, "list", r.obj, "state", "entries", "unread")
+	wantNumber(t, "list unread", r.obj["unread"], "0")
 	ls := obj(t, r.obj, "state")
 	wantKeys(t, "list state", ls, "key", "page", "per_page", "total", "total_pages", "next", "prev")
 	wantString(t, "list state.key", ls["key"], n.domain+":inbox:388636")
@@ -61,7 +63,9 @@ func TestSeedShapes(t *testing.T) {
 		t.Fatalf("list has %d entries, want 1", len(entries))
 	}
 	e := entries[0]
-	wantKeys(t, "list entry", e, "type", "id", "latest", "timestamp", "user")
+	wantKeys(t, "list entry", e, "type", "id", "latest", "timestamp", "user", "unread", "last_read")
+	wantNumber(t, "list entry unread", e["unread"], "0")
+	wantString(t, "list entry last_read.id (the sender's own last message)", obj(t, e, "last_read")["id"], img["id"].(string))
 	wantString(t, "list entry type", e["type"], "user")
 	wantNumber(t, "list entry id", e["id"], "524376")
 	latest := obj(t, e, "latest")

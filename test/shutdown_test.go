@@ -20,12 +20,12 @@ import (
 // startBinary runs the built parley binary with env (plus a clean
 // environment) on a free port, waits until it listens and returns its
 // node handle, the process, a channel with its exit and its output.
-func startBinary(t *testing.T, bin string, env ...string) (*node, *exec.Cmd, chan error, *syncBuffer) {
+func startBinary(t *testing.T, bin string, env ...string) (*node, *exec.Cmd, chan error, *testutil.SyncBuffer) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	cmd := exec.Command(bin)
 	cmd.Env = cleanEnv(append([]string{"PARLEY_HTTP_ADDR=" + addr}, env...)...)
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

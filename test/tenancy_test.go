@@ -64,9 +64,10 @@ func TestDomainsAreDisjoint(t *testing.T) {
 	if a == 0 || b == 0 {
 		t.Errorf("keys: %d under tena, %d under tenb; want both", a, b)
 	}
-	// dm, msgs, seq, time index, two inboxes, and each user's event log and counter
-	if got := len(redisSnapshot(t, n.rdb, n.prefix+"tena:")); got != 10 {
-		t.Errorf("tena has %d keys, want 10", got)
+	// dm, msgs, seq, time index, two inboxes, each user's event log and
+	// counter, the sender's read horizons and the recipient's unread total
+	if got := len(redisSnapshot(t, n.rdb, n.prefix+"tena:")); got != 12 {
+		t.Errorf("tena has %d keys, want 12", got)
 	}
 }
 
