@@ -16,7 +16,9 @@
 // disconnect hooks is claimed by exactly one survivor (an atomic ZREM), which
 // removes the dead node from each of its users and announces those left with
 // no live node as offline. A node that finds itself claimed while alive (it
-// stalled past the expiry) takes a new id and registers its users again.
+// stalled past the expiry) takes a new id and registers its users again; a
+// node that could not beat for longer than the expiry sweeps nobody on its
+// first heartbeat back (after a Redis outage every node looks dead).
 //
 // Events go to the user's DM peers (their inbox, most recent first,
 // bounded) as ephemeral "presence" events on the peers' event channels,

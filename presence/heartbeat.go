@@ -25,11 +25,24 @@ func (t *Tracker) Beat(ctx context.Context) {
 			users = append(users, m)
 		}
 	}
+	prev := t.refreshed
 	t.mu.Unlock()
+	now := t.now()
 	if err := t.refreshAll(ctx, id, users); err != nil {
 		t.log.Warn("presence: heartbeat failed", "node", id, "err", err)
+		return // no sweeping either: this node cannot tell dead nodes from its own trouble
 	}
+	t.mu.Lock()
+	t.refreshed = now
+	t.mu.Unlock()
 	t.registerPending(ctx)
+	if !prev.IsZero() && now.Sub(prev) > t.expiry {
+		// This node could not beat for longer than the expiry (Redis was
+		// unreachable, or the process stalled): the others most likely
+		// could not either. Give them one heartbeat to come back before
+		// declaring anyone dead, instead of sweeping every node at once.
+		return
+	}
 	if err := t.Sweep(ctx); err != nil {
 		t.log.Warn("presence: sweep failed", "node", id, "err", err)
 	}

@@ -80,6 +80,9 @@ type Tracker struct {
 	id     string            // this node's current id (renewed when declared dead)
 	local  map[string]*entry // member "<domain>:<user>" -> devices here
 	closed bool
+	// refreshed is when this node's last heartbeat reached Redis (zero
+	// before the first).
+	refreshed time.Time
 }
 
 // entry is one user's devices on this node.

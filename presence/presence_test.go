@@ -393,3 +393,39 @@ func TestCloseAnnouncesOffline(t *testing.T) {
 		t.Errorf("registry holds %d nodes, want B only", n)
 	}
 }
+
+// TestOutageSweepsNobody: when no node could beat for longer than the
+// expiry (Redis was unreachable), the first heartbeats after it do not
+// declare each other dead: every node gets one heartbeat to come back.
+func TestOutageSweepsNobody(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b := w.node("A"), w.node("B")
+	if err := a.Connect(ctx, w.domain, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, w.domain, "2"); err != nil {
+		t.Fatal(err)
+	}
+	a.Beat(ctx)
+	b.Beat(ctx)
+	w.drain()
+	w.clock.add(2 * expiry) // the outage: nobody beats
+	b.Beat(ctx)             // B is back first; A's registry entry is stale
+	a.Beat(ctx)
+	w.clock.add(beat)
+	b.Beat(ctx)
+	a.Beat(ctx)
+	if got := w.drain(); len(got) != 0 {
+		t.Errorf("events %v after the outage, want none", got)
+	}
+	for _, u := range []chat.UserID{"1", "2"} {
+		if st := w.lookup(a, u); !st.Online {
+			t.Errorf("user %s offline after the outage", u)
+		}
+	}
+	if a.NodeID() != "A" || b.NodeID() != "B" {
+		t.Errorf("node ids %s, %s: a node was swept", a.NodeID(), b.NodeID())
+	}
+}

@@ -153,7 +153,18 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 		}
 		after = n
 	}
-	s.SetData(socketState{caller: cl, after: after})
+	// The socket is a device for presence from before the CONNECT ack, so
+	// a client that sees "connect" is online for everyone (and its peers'
+	// presence events never race its first requests). It is counted out
+	// when it leaves the namespace (onConnect) or its connection closes,
+	// whichever comes first, also when that happens before the connect
+	// completes; offline runs once.
+	offline := deviceOnline(rt.log, rt.presence, cl)
+	_ = s.Conn().Once("close", func(...any) { offline() })
+	if s.Conn().ReadyState() == "closed" {
+		offline()
+	}
+	s.SetData(socketState{caller: cl, after: after, offline: offline})
 	// Join before the CONNECT ack goes out, so an event emitted the moment
 	// the client sees "connect" already reaches it.
 	s.Join(userRoom(cl.Domain, cl.User))
@@ -179,13 +190,10 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		},
 		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
 	_ = s.On("disconnect", func(...any) { stop() })
-	// The socket is a device for presence while it is connected here. If
-	// it left while being counted in, its disconnect event may have fired
-	// before the handler below existed: count it out then (offline runs once).
-	offline := deviceOnline(rt.log, rt.presence, cl)
-	_ = s.On("disconnect", func(...any) { offline() })
-	if !s.Connected() {
-		offline()
+	// Presence counted the socket in at the handshake; it leaves with it.
+	_ = s.On("disconnect", func(...any) { st.offline() })
+	if !s.Connected() { // it left before the handler above existed
+		st.offline()
 	}
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
@@ -203,8 +211,9 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 
 // socketState is what the handshake settles for a socket.
 type socketState struct {
-	caller caller
-	after  int64 // the last event id the client has
+	caller  caller
+	after   int64  // the last event id the client has
+	offline func() // counts the socket out of presence; safe to call twice
 }
 
 // lastEventID reads auth.lastEventId (or ?lastEventId=): the last event id
