@@ -48,11 +48,14 @@ type Config struct {
 	KeyPrefix       string        `env:"KEY_PREFIX" envDefault:"parley:" desc:"prefix of every Redis key (at most 64 characters, no spaces or glob characters)"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" desc:"grace period for in-flight requests on shutdown"`
 
-	EventLogMax  int           `env:"EVENT_LOG_MAX" envDefault:"1000" desc:"events kept per user for reconnect replay (10-100000); older ones need a REST resync"`
-	EventLogAge  time.Duration `env:"EVENT_LOG_AGE" envDefault:"24h" desc:"how long an event is kept for reconnect replay"`
-	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"25s" desc:"interval of the comment line that keeps idle SSE streams open through proxies"`
-	MetricsAddr  string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090" emptyDisables:"true" desc:"address of the Prometheus /metrics listener (and pprof); set it empty to turn it off"`
-	PProf        bool          `env:"PPROF" envDefault:"false" desc:"serve net/http/pprof under /debug/pprof/ on PARLEY_METRICS_ADDR"`
+	EventLogMax       int           `env:"EVENT_LOG_MAX" envDefault:"1000" desc:"events kept per user for reconnect replay (10-100000); older ones need a REST resync"`
+	EventLogAge       time.Duration `env:"EVENT_LOG_AGE" envDefault:"24h" desc:"how long an event is kept for reconnect replay"`
+	SSEHeartbeat      time.Duration `env:"SSE_HEARTBEAT" envDefault:"25s" desc:"interval of the comment line that keeps idle SSE streams open through proxies"`
+	TypingTTL         time.Duration `env:"TYPING_TTL" envDefault:"5s" desc:"how long a typing indicator lasts after the last announcement"`
+	TypingInterval    time.Duration `env:"TYPING_INTERVAL" envDefault:"1s" desc:"minimum gap between two typing events from one sender to one peer; announcements in between succeed silently"`
+	PresenceHeartbeat time.Duration `env:"PRESENCE_HEARTBEAT" envDefault:"10s" desc:"presence heartbeat interval; a node silent for 3 heartbeats is dead and its users go offline"`
+	MetricsAddr       string        `env:"METRICS_ADDR" envDefault:"127.0.0.1:9090" emptyDisables:"true" desc:"address of the Prometheus /metrics listener (and pprof); set it empty to turn it off"`
+	PProf             bool          `env:"PPROF" envDefault:"false" desc:"serve net/http/pprof under /debug/pprof/ on PARLEY_METRICS_ADDR"`
 
 	SendRate       float64       `env:"SEND_RATE" envDefault:"10" desc:"messages per second one user may send, across all nodes (0-10000; 0 turns the limit off)"`
 	SendBurst      int           `env:"SEND_BURST" envDefault:"20" desc:"messages one user may send at once before PARLEY_SEND_RATE applies (1-10000)"`

@@ -127,6 +127,9 @@ func (c Config) validate() error {
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
 		{"EVENT_LOG_AGE", c.EventLogAge},
 		{"SSE_HEARTBEAT", c.SSEHeartbeat},
+		{"TYPING_TTL", c.TypingTTL},
+		{"TYPING_INTERVAL", c.TypingInterval},
+		{"PRESENCE_HEARTBEAT", c.PresenceHeartbeat},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

@@ -27,6 +27,8 @@ type routeDeps struct {
 	openapi   []byte // the OpenAPI document as JSON
 	render    renderer
 	limits    limits
+	typing    typist
+	presence  presenceTracker
 }
 
 // addRoutes lists every route on one screen.
@@ -47,6 +49,8 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	api.GET("/user/:id", handleHistory(d.log, d.chats, d.users, d.render, d.limits))
 	api.POST("/user/:id", handleSend(d.log, d.chats, d.render, d.limits, d.rateLimited))
 	api.POST("/user/:id/read", handleRead(d.log, d.chats, d.limits))
+	api.POST("/user/:id/typing", handleTyping(d.log, d.typing, d.limits))
+	api.GET("/presence", handlePresence(d.log, d.presence, d.render))
 	api.POST("/user/:id/:messageId", handleEdit(d.log, d.chats, d.render, d.limits))
 	api.DELETE("/user/:id/:messageId", handleDelete(d.log, d.chats))
 	api.GET("/block", handleBlocked(d.log, d.blocks, d.render))

@@ -19,6 +19,7 @@ import (
 	"parley/chat"
 	"parley/config"
 	"parley/inbox"
+	"parley/presence"
 	"parley/userapi"
 )
 
@@ -80,6 +81,19 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, ClientIDWindow: cfg.ClientIDWindow}, time.Now)
 	events := newHub(rdb, keys, chats, log)
+	// Presence: this node's devices, kept in Redis and heartbeated, so
+	// every node agrees and a dead node's users go offline after expiry.
+	tracker := presence.New(rdb, keys, presence.Options{Heartbeat: cfg.PresenceHeartbeat, Log: log})
+	startCtx, startCancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := tracker.Start(startCtx); err != nil {
+		log.Warn("presence: node registration failed; the first heartbeat retries", "err", err)
+	}
+	startCancel()
+	beatCtx, stopBeat := context.WithCancel(context.Background())
+	beating := make(chan struct{})
+	go func() { defer close(beating); tracker.Run(beatCtx) }()
+	rtOpts.typing = chat.NewTyping(chats, cfg.TypingTTL, cfg.TypingInterval)
+	rtOpts.presence = tracker
 	rt = newRealtime(log, authn, render, events, rtOpts)
 
 	closing := make(chan struct{})
@@ -102,13 +116,26 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		hub:         events,
 		rateLimited: m.rateLimited.Inc,
 		sse: sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing,
-			streams: m.sseStreams.Add, emitted: m.eventEmitted},
+			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker},
+		typing:   rtOpts.typing,
+		presence: tracker,
 	}
 	for _, o := range opts {
 		o(&deps)
 	}
 	addRoutes(r, deps)
-	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, events.close}, metrics: m, pprof: cfg.PProf}, nil
+	// Presence leaves after the connections are gone: this node's users who
+	// have no device elsewhere go offline at once, not after the expiry.
+	leave := func() {
+		stopBeat()
+		<-beating
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracker.Close(ctx); err != nil {
+			log.Warn("presence: leaving failed; the other nodes sweep this one after the expiry", "err", err)
+		}
+	}
+	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, leave, events.close}, metrics: m, pprof: cfg.PProf}, nil
 }
 
 // Handler is the HTTP handler serving every route.

@@ -30,6 +30,9 @@ type realtime struct {
 	render renderer
 	hub    *hub
 	onEmit func(event string) // counts events delivered to sockets
+	// typing relays the typing event; presence counts sockets as devices.
+	typing   typist
+	presence presenceTracker
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -40,6 +43,8 @@ type realtimeOptions struct {
 	rdb           redis.UniversalClient
 	channelPrefix string
 	onEmit        func(event string) // called once per event emitted to a socket; nil = no-op
+	typing        typist
+	presence      presenceTracker
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -72,7 +77,8 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 			Opts:  ao,
 		})
 	}
-	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit}
+	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
+		typing: o.typing, presence: o.presence}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
 	}
@@ -147,10 +153,24 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 		}
 		after = n
 	}
-	s.SetData(socketState{caller: cl, after: after})
+	// The socket is a device for presence from before the CONNECT ack, so
+	// a client that sees "connect" is online for everyone (and its peers'
+	// presence events never race its first requests). It is counted out
+	// when it leaves the namespace (onConnect) or its connection closes,
+	// whichever comes first, also when that happens before the connect
+	// completes; offline runs once.
+	offline := deviceOnline(rt.log, rt.presence, cl)
+	_ = s.Conn().Once("close", func(...any) { offline() })
+	if s.Conn().ReadyState() == "closed" {
+		offline()
+	}
+	s.SetData(socketState{caller: cl, after: after, offline: offline})
 	// Join before the CONNECT ack goes out, so an event emitted the moment
 	// the client sees "connect" already reaches it.
 	s.Join(userRoom(cl.Domain, cl.User))
+	// Client events are handled from before the CONNECT ack too: a client
+	// may emit the moment it sees "connect", before onConnect has run.
+	_ = s.On(chat.EventTyping, rt.onTyping(cl))
 	next(nil)
 }
 
@@ -170,6 +190,11 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		},
 		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
 	_ = s.On("disconnect", func(...any) { stop() })
+	// Presence counted the socket in at the handshake; it leaves with it.
+	_ = s.On("disconnect", func(...any) { st.offline() })
+	if !s.Connected() { // it left before the handler above existed
+		st.offline()
+	}
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.
@@ -186,8 +211,9 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 
 // socketState is what the handshake settles for a socket.
 type socketState struct {
-	caller caller
-	after  int64 // the last event id the client has
+	caller  caller
+	after   int64  // the last event id the client has
+	offline func() // counts the socket out of presence; safe to call twice
 }
 
 // lastEventID reads auth.lastEventId (or ?lastEventId=): the last event id

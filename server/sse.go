@@ -23,6 +23,8 @@ type sseOptions struct {
 	// streams counts open streams (+1, -1); emitted counts delivered events.
 	streams func(delta float64)
 	emitted func(event string)
+	// presence counts each open stream as a device of its user.
+	presence presenceTracker
 }
 
 // eventTypes are the types ?types= may name.
@@ -74,12 +76,18 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 		// Frames from the hub's delivery loop go through one channel, so the
 		// handler goroutine is the stream's only writer.
 		frames := make(chan string, 64)
+		// The delivery loop may still run a moment after the handler
+		// returned, when Gin reuses c: it must not touch c.
+		reqCtx := c.Request.Context()
 		send := func(f string) {
 			select {
 			case frames <- f:
-			case <-c.Request.Context().Done():
+			case <-reqCtx.Done():
 			}
 		}
+		// The stream is a device for presence until it ends (after the
+		// delivery below has stopped).
+		defer deviceOnline(log, o.presence, cl)()
 		stop := h.subscribe(cl.Domain, cl.User, after, func(ev chat.Event) {
 			if filter != nil && !filter[ev.Type] {
 				return

@@ -208,6 +208,13 @@ func TestHostileInput(t *testing.T) {
 		bad("block id with braces", "POST", "/api/block/%7Ba%7D", "", 400, "BAD_REQUEST"),
 		bad("block oneself", "POST", "/api/block/1", "", 400, "BAD_REQUEST"),
 		bad("unblock id with space", "DELETE", "/api/block/a%20b", "", 400, "BAD_REQUEST"),
+		bad("typing: id ..", "POST", "/api/user/../typing", "", 400, "BAD_REQUEST"),
+		bad("typing: id a glob", "POST", "/api/user/*/typing", "", 400, "BAD_REQUEST"),
+		bad("typing: oneself", "POST", "/api/user/1/typing", "", 400, "BAD_REQUEST"),
+		bad("typing: body not an object", "POST", "/api/user/2/typing", `["x"]`, 400, "BAD_REQUEST"),
+		bad("presence: ids a glob", "GET", "/api/presence?ids=*", "", 400, "BAD_REQUEST"),
+		bad("presence: ids with braces", "GET", "/api/presence?ids=1,%7Ba%7D", "", 400, "BAD_REQUEST"),
+		bad("presence: 1000 ids", "GET", "/api/presence?ids="+strings.Repeat("1,", 999)+"1", "", 400, "BAD_REQUEST"),
 		bad("admin delete without the claim", "DELETE", "/api/admin/dm/1/2/"+m12, "", 403, "FORBIDDEN"),
 	)
 	admin := n.tok(t, 9, map[string]any{"role": "admin"})

@@ -117,6 +117,8 @@ func checkEventContract(t testing.TB, event string, payload []byte) {
 		"message:delete":  "MessageDeleteEvent",
 		"message:read":    "MessageReadEvent",
 		"session:expired": "SessionExpiredEvent",
+		"typing":          "TypingEvent",
+		"presence":        "PresenceEvent",
 		"resync":          "ResyncEvent",
 		"ready":           "ReadyEvent",
 	}[event]

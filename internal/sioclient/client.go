@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,9 @@ type Client struct {
 	SID    string
 
 	wmu     sync.Mutex
+	ackMu   sync.Mutex
+	nextAck int
+	acks    map[int]chan []json.RawMessage // pending acks by packet id
 	errOnce sync.Once
 	err     error
 	done    chan struct{}
@@ -140,6 +144,8 @@ func (c *Client) loop() {
 		case msg == "1" || strings.HasPrefix(msg, "41"):
 			c.fail(ErrServerDisconnect)
 			return
+		case strings.HasPrefix(msg, "43"):
+			c.acked(msg[2:])
 		case strings.HasPrefix(msg, "42"):
 			var arr []json.RawMessage
 			if err := json.Unmarshal([]byte(msg[2:]), &arr); err != nil || len(arr) == 0 {
@@ -153,6 +159,58 @@ func (c *Client) loop() {
 				return
 			}
 		}
+	}
+}
+
+// acked hands an ack packet's ("<id>[args…]") args to its waiter.
+func (c *Client) acked(body string) {
+	i := strings.IndexByte(body, '[')
+	if i <= 0 {
+		return
+	}
+	id, err := strconv.Atoi(body[:i])
+	if err != nil {
+		return
+	}
+	var args []json.RawMessage
+	if err := json.Unmarshal([]byte(body[i:]), &args); err != nil {
+		return
+	}
+	c.ackMu.Lock()
+	ch := c.acks[id]
+	delete(c.acks, id)
+	c.ackMu.Unlock()
+	if ch != nil {
+		ch <- args
+	}
+}
+
+// EmitWithAck sends an event asking for an ack and returns the ack's args,
+// or fails when ctx ends first or the connection ends.
+func (c *Client) EmitWithAck(ctx context.Context, name string, args ...any) ([]json.RawMessage, error) {
+	b, err := json.Marshal(append([]any{name}, args...))
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan []json.RawMessage, 1)
+	c.ackMu.Lock()
+	if c.acks == nil {
+		c.acks = map[int]chan []json.RawMessage{}
+	}
+	id := c.nextAck
+	c.nextAck++
+	c.acks[id] = ch
+	c.ackMu.Unlock()
+	if err := c.write("42" + strconv.Itoa(id) + string(b)); err != nil {
+		return nil, err
+	}
+	select {
+	case args := <-ch:
+		return args, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, errors.New("connection closed")
 	}
 }
 

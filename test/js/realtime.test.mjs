@@ -199,6 +199,54 @@ describe('message events', () => {
   });
 });
 
+describe('typing and presence', () => {
+  test('typing reaches the peer with an ack; presence online and offline reach DM peers', async () => {
+    // Users of their own, so no other test's DMs see their presence.
+    const t11 = srv.token(11), t12 = srv.token(12);
+    const watcher = client({ auth: { token: t12 } });
+    const log = record(watcher);
+    await connected(watcher);
+    const sent = await srv.rest('POST', '/api/user/12', t11, { type: 'text', text: 'a DM makes us peers' });
+    assert.equal(sent.status, 201, JSON.stringify(sent.body));
+    await until(log, 1);
+    assert.equal(log[0].event, 'message:new');
+
+    // User 11's first device: 12 hears presence online.
+    const typist = client({ auth: { token: t11 } });
+    await connected(typist);
+    await until(log, 2);
+    const online = log[1];
+    assert.equal(online.event, 'presence');
+    assert.deepEqual(Object.keys(online.args[0]).sort(), ['at', 'id', 'online']);
+    assert.equal(online.args[0].id, 11);
+    assert.equal(online.args[0].online, true);
+    assert.equal(online.args[0].at.iso, new Date(online.args[0].at.epoch).toISOString());
+
+    // typing {to} with an ack; 12 gets {with, until}.
+    const ack = await typist.timeout(5000).emitWithAck('typing', { to: 12 });
+    assert.equal(ack.ok, true, JSON.stringify(ack));
+    assert.equal(typeof ack.until.epoch, 'number');
+    await until(log, 3);
+    assert.deepEqual(log[2], { event: 'typing', args: [{ with: 11, until: ack.until }] });
+    const self = await typist.timeout(5000).emitWithAck('typing', { to: '11' });
+    assert.deepEqual({ error: self.error, code: self.code, status: self.status }, { error: true, code: 'BAD_REQUEST', status: 400 });
+
+    const p = await srv.rest('GET', '/api/presence?ids=11,12,13', t12);
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    assert.deepEqual(p.body.presence.map((x) => [x.id, x.online]), [[11, true], [12, true], [13, false]]);
+    assert.deepEqual(p.body.presence[0].at, online.args[0].at);
+    assert.equal(p.body.presence[2].at, null);
+
+    // The last device leaves: offline.
+    typist.close();
+    await until(log, 4);
+    assert.equal(log[3].event, 'presence');
+    assert.equal(log[3].args[0].id, 11);
+    assert.equal(log[3].args[0].online, false);
+    assert.ok(log[3].args[0].at.epoch >= online.args[0].at.epoch);
+  });
+});
+
 describe('transports', () => {
   for (const transport of ['websocket', 'polling']) {
     test(`${transport}-only clients receive events`, async () => {

@@ -1,0 +1,65 @@
+package presence
+
+import (
+	"context"
+	"encoding/json"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"time"
+
+	"parley/chat"
+)
+
+// announce tells u's DM peers (most recent first, at most MaxPeers) that u
+// went online or offline at the epoch ms at. Failures are logged: presence
+// events are hints, and GET /api/presence has the truth.
+func (t *Tracker) announce(ctx context.Context, d chat.Domain, u chat.UserID, online bool, at int64) {
+	members, err := t.rdb.ZRevRange(ctx, t.keys.Inbox(d, u), 0, int64(t.maxPeers-1)).Result()
+	if err != nil {
+		t.log.Warn("presence: read peers", "user", string(u), "err", err)
+		return
+	}
+	if len(members) == 0 {
+		return
+	}
+	ev, err := json.Marshal(chat.Event{Type: chat.EventPresence, Peer: u, TS: at, Online: online})
+	if err != nil {
+		return
+	}
+	p := t.rdb.Pipeline()
+	for _, m := range members {
+		if peer, ok := chat.PeerFromMember(m); ok {
+			p.Publish(ctx, t.keys.EventLog(d, peer), ev)
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		t.log.Warn("presence: publish", "user", string(u), "err", err)
+	}
+}
+
+func (t *Tracker) stripe(m string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(m))
+	return &t.stripes[h.Sum32()%uint32(len(t.stripes))]
+}
+
+// The presence keyspace. Node keys use '.', which no domain handle holds,
+// so they can never meet a domain's keys.
+func (t *Tracker) nodes() string                { return t.keys.Prefix + "presence.nodes" }
+func (t *Tracker) nodeUsers(node string) string { return t.keys.Prefix + "presence.node:" + node }
+func (t *Tracker) claimed(node string) string   { return t.nodeUsers(node) + ":claimed" }
+func (t *Tracker) userNodes(d chat.Domain, u chat.UserID) string {
+	return t.keys.Prefix + string(d) + ":presence:" + string(u)
+}
+func (t *Tracker) userAt(d chat.Domain, u chat.UserID) string { return t.userNodes(d, u) + ":at" }
+
+// member names u of d in a node's user set; neither part holds ':'.
+func member(d chat.Domain, u chat.UserID) string { return string(d) + ":" + string(u) }
+
+func split(m string) (chat.Domain, chat.UserID) {
+	d, u, _ := strings.Cut(m, ":")
+	return chat.Domain(d), chat.UserID(u)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -1,0 +1,346 @@
+package presence
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"parley/chat"
+)
+
+var (
+	//go:embed connect.lua
+	connectLua string
+	//go:embed disconnect.lua
+	disconnectLua string
+	//go:embed refresh.lua
+	refreshLua string
+	//go:embed claim.lua
+	claimLua string
+	//go:embed evict.lua
+	evictLua string
+)
+
+// Defaults of Options.
+const (
+	DefaultHeartbeat = 10 * time.Second
+	DefaultMaxPeers  = 1000
+	DefaultBatch     = 200
+	// keyTTL bounds how long a user's presence keys outlive their last
+	// change; "at" (last seen) is forgotten after it.
+	keyTTL = 30 * 24 * time.Hour
+)
+
+// Options configure a Tracker. Zero values take the defaults.
+type Options struct {
+	NodeID    string           // this node's id; "" = random
+	Now       func() time.Time // clock; nil = time.Now
+	Heartbeat time.Duration    // how often Run refreshes and sweeps
+	Expiry    time.Duration    // how long an entry lives without a heartbeat; 0 = 3 × Heartbeat
+	MaxPeers  int              // DM peers told of one change, most recent first
+	Batch     int              // users per Redis script call
+	Log       *slog.Logger
+}
+
+// Status is one user's presence: At is since when they are online, or when
+// they were last seen when offline; zero when never seen.
+type Status struct {
+	User   chat.UserID
+	Online bool
+	At     int64 // epoch ms
+}
+
+// Tracker counts this node's devices per user and keeps the shared
+// presence state in Redis. Its methods are safe for concurrent use.
+type Tracker struct {
+	rdb      redis.UniversalClient
+	keys     chat.Keys
+	now      func() time.Time
+	beat     time.Duration
+	expiry   time.Duration
+	maxPeers int
+	batch    int
+	log      *slog.Logger
+
+	connect, disconnect, refresh, claim, evict *redis.Script
+
+	// stripes serialise the Redis writes of one user on this node, so a
+	// connect and a disconnect racing each other reach Redis in the order
+	// of their local counts.
+	stripes [64]sync.Mutex
+
+	mu     sync.Mutex
+	id     string            // this node's current id (renewed when declared dead)
+	local  map[string]*entry // member "<domain>:<user>" -> devices here
+	closed bool
+	// refreshed is when this node's last heartbeat reached Redis (zero
+	// before the first).
+	refreshed time.Time
+}
+
+// entry is one user's devices on this node.
+type entry struct {
+	count      int
+	registered bool   // Redis holds this node's entry for the user
+	node       string // the node id it was registered under
+}
+
+// New returns a Tracker on rdb whose keys start with keys.Prefix. It does
+// not touch Redis: Start registers the node.
+func New(rdb redis.UniversalClient, keys chat.Keys, o Options) *Tracker {
+	if o.NodeID == "" {
+		o.NodeID = randomID()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.Expiry <= 0 {
+		o.Expiry = 3 * o.Heartbeat
+	}
+	if o.MaxPeers <= 0 {
+		o.MaxPeers = DefaultMaxPeers
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Tracker{rdb: rdb, keys: keys, now: o.Now, beat: o.Heartbeat, expiry: o.Expiry,
+		maxPeers: o.MaxPeers, batch: o.Batch, log: o.Log, id: o.NodeID, local: map[string]*entry{},
+		connect: redis.NewScript(connectLua), disconnect: redis.NewScript(disconnectLua),
+		refresh: redis.NewScript(refreshLua), claim: redis.NewScript(claimLua), evict: redis.NewScript(evictLua)}
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+// NodeID is this node's current id.
+func (t *Tracker) NodeID() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.id
+}
+
+// Start registers this node in the registry. A failure is not fatal: the
+// first heartbeat that finds the node unregistered registers it again.
+func (t *Tracker) Start(ctx context.Context) error {
+	id := t.NodeID()
+	return chat.StoreError("presence.Start", t.rdb.ZAdd(ctx, t.nodes(), redis.Z{Score: float64(ms(t.now())), Member: id}).Err())
+}
+
+// Run beats every heartbeat interval until ctx ends.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(t.beat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			t.Beat(ctx)
+		}
+	}
+}
+
+// Connect records one more device of u on this node. The first one makes
+// the node hold u in Redis, and when no other node held u, u's DM peers
+// get a presence online event. Errors: Unavailable when Redis is down
+// (the next heartbeat retries the registration).
+func (t *Tracker) Connect(ctx context.Context, d chat.Domain, u chat.UserID) error {
+	m := member(d, u)
+	lk := t.stripe(m)
+	lk.Lock()
+	defer lk.Unlock()
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	e := t.local[m]
+	if e == nil {
+		e = &entry{}
+		t.local[m] = e
+	}
+	e.count++
+	first := e.count == 1
+	t.mu.Unlock()
+	if !first {
+		return nil
+	}
+	return t.register(ctx, m, e)
+}
+
+// Disconnect records that one device of u left this node. The last one
+// removes the node from u in Redis, and when no other node holds u, u's DM
+// peers get a presence offline event and u's last-seen time is recorded.
+func (t *Tracker) Disconnect(ctx context.Context, d chat.Domain, u chat.UserID) error {
+	m := member(d, u)
+	lk := t.stripe(m)
+	lk.Lock()
+	defer lk.Unlock()
+	t.mu.Lock()
+	e := t.local[m]
+	if e == nil || t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	e.count--
+	if e.count > 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	delete(t.local, m)
+	t.mu.Unlock()
+	return t.unregister(ctx, m, e)
+}
+
+// register writes this node's entry for m (whose stripe the caller holds)
+// and announces m online when it was offline.
+func (t *Tracker) register(ctx context.Context, m string, e *entry) error {
+	const op = "presence.Connect"
+	id := t.NodeID()
+	now := t.now()
+	d, u := split(m)
+	res, err := t.connect.Run(ctx, t.rdb, []string{t.userNodes(d, u), t.userAt(d, u), t.nodeUsers(id), t.nodes()},
+		id, ms(now), ms(now.Add(t.expiry)), m, keyTTL.Milliseconds()).Int64Slice()
+	if err != nil {
+		return chat.StoreError(op, err)
+	}
+	if len(res) != 2 {
+		return chat.E(op, chat.Internal, "", fmt.Errorf("connect script: unexpected reply %v", res))
+	}
+	if res[0] < 0 {
+		t.renew(ctx, id) // the next heartbeat registers every user under the new id
+		return nil
+	}
+	t.mu.Lock()
+	// An entry registered under an id renewed meanwhile stays unregistered:
+	// the old id is swept, the heartbeat registers it under the new one.
+	if t.id == id {
+		e.registered, e.node = true, id
+	}
+	t.mu.Unlock()
+	if res[0] == 1 {
+		t.announce(ctx, d, u, true, res[1])
+	}
+	return nil
+}
+
+// unregister removes this node's entry for m (whose stripe the caller
+// holds) and announces m offline when no node holds them any more.
+func (t *Tracker) unregister(ctx context.Context, m string, e *entry) error {
+	if !e.registered {
+		return nil
+	}
+	d, u := split(m)
+	now := ms(t.now())
+	gone, err := t.disconnect.Run(ctx, t.rdb, []string{t.userNodes(d, u), t.userAt(d, u), t.nodeUsers(e.node)},
+		e.node, now, m, keyTTL.Milliseconds()).Int64()
+	if err != nil {
+		return chat.StoreError("presence.Disconnect", err)
+	}
+	if gone == 1 {
+		t.announce(ctx, d, u, false, now)
+	}
+	return nil
+}
+
+// renew gives this node a new id after a sweeper declared the old one dead
+// (the node stalled past the expiry): the sweeper evicts the old id's
+// entries, and every user here is registered again under the new id.
+func (t *Tracker) renew(ctx context.Context, old string) {
+	t.mu.Lock()
+	if t.id != old {
+		t.mu.Unlock()
+		return
+	}
+	t.id = randomID()
+	id := t.id
+	for _, e := range t.local {
+		e.registered = false
+	}
+	t.mu.Unlock()
+	t.log.Warn("presence: this node was declared dead; rejoining under a new id", "old", old, "node", id)
+	if err := t.Start(ctx); err != nil {
+		t.log.Warn("presence: register node", "node", id, "err", err)
+	}
+}
+
+// Close leaves gracefully: it removes this node's entries, announces users
+// who are now offline, and unregisters the node. Later Connect and
+// Disconnect calls do nothing. The caller stops Run first.
+func (t *Tracker) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	users := make([]string, 0, len(t.local))
+	for m := range t.local {
+		users = append(users, m)
+	}
+	id := t.id
+	t.mu.Unlock()
+	var firstErr error
+	for _, m := range users {
+		lk := t.stripe(m)
+		lk.Lock()
+		t.mu.Lock()
+		e := t.local[m]
+		delete(t.local, m)
+		t.mu.Unlock()
+		if e != nil {
+			if err := t.unregister(ctx, m, e); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		lk.Unlock()
+	}
+	if firstErr != nil {
+		// Some entries are left: keep the node registered, so that the
+		// other nodes sweep them after the expiry and announce those users.
+		return firstErr
+	}
+	_, err := t.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, t.nodes(), id)
+		p.Del(ctx, t.nodeUsers(id))
+		return nil
+	})
+	return chat.StoreError("presence.Close", err)
+}
+
+// Lookup returns the presence of ids in d, in order.
+func (t *Tracker) Lookup(ctx context.Context, d chat.Domain, ids []chat.UserID) ([]Status, error) {
+	now := fmt.Sprintf("(%d", ms(t.now()))
+	p := t.rdb.Pipeline()
+	live := make([]*redis.IntCmd, len(ids))
+	at := make([]*redis.StringCmd, len(ids))
+	for i, u := range ids {
+		live[i] = p.ZCount(ctx, t.userNodes(d, u), now, "+inf")
+		at[i] = p.Get(ctx, t.userAt(d, u))
+	}
+	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, chat.StoreError("presence.Lookup", err)
+	}
+	out := make([]Status, len(ids))
+	for i, u := range ids {
+		n, _ := at[i].Int64()
+		out[i] = Status{User: u, Online: live[i].Val() > 0, At: n}
+	}
+	return out, nil
+}

@@ -1,0 +1,431 @@
+package presence_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"parley/chat"
+	"parley/internal/testutil"
+	"parley/presence"
+)
+
+// clock is a fake clock shared by the nodes of a test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+const (
+	beat   = time.Second
+	expiry = 3 * time.Second
+)
+
+// world is one Redis keyspace with a domain, a fake clock, nodes on it, and
+// a watcher receiving the presence events sent to user "watcher", who has
+// a DM with users "1" and "2".
+type world struct {
+	t      *testing.T
+	rdb    *redis.Client
+	keys   chat.Keys
+	domain chat.Domain
+	clock  *clock
+	events <-chan *redis.Message
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	rdb := testutil.Redis(t)
+	w := &world{t: t, rdb: rdb, keys: chat.Keys{Prefix: testutil.Prefix(t)}, domain: chat.Domain(testutil.Domain(t)),
+		clock: &clock{t: time.UnixMilli(1_800_000_000_000)}}
+	ctx := context.Background()
+	for _, u := range []chat.UserID{"1", "2"} {
+		if err := rdb.ZAdd(ctx, w.keys.Inbox(w.domain, u), redis.Z{Score: 1, Member: chat.InboxMember("watcher")}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := rdb.Subscribe(ctx, w.keys.EventLog(w.domain, "watcher"))
+	if _, err := ps.Receive(ctx); err != nil { // the subscription is live
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = ps.Close()
+		var keys []string
+		iter := rdb.Scan(ctx, 0, w.keys.Prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	w.events = ps.Channel()
+	return w
+}
+
+// node starts a tracker named id (its Run loop is not started: tests beat
+// by hand).
+func (w *world) node(id string) *presence.Tracker {
+	w.t.Helper()
+	tr := presence.New(w.rdb, w.keys, presence.Options{NodeID: id, Now: w.clock.now, Heartbeat: beat, Expiry: expiry, Batch: 2})
+	if err := tr.Start(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+	return tr
+}
+
+// drain returns the presence events the watcher received up to now, as
+// "<user> on|off": a sentinel published last marks the end, so no wait is
+// needed to know nothing else came.
+func (w *world) drain() []string {
+	w.t.Helper()
+	ctx := context.Background()
+	if err := w.rdb.Publish(ctx, w.keys.EventLog(w.domain, "watcher"), "sentinel").Err(); err != nil {
+		w.t.Fatal(err)
+	}
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-w.events:
+			if m.Payload == "sentinel" {
+				return got
+			}
+			ev, err := chat.DecodeEvent(m.Payload)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			if ev.Type != chat.EventPresence || !ev.Ephemeral() {
+				w.t.Fatalf("event %+v, want an ephemeral presence event", ev)
+			}
+			state := " off"
+			if ev.Online {
+				state = " on"
+			}
+			got = append(got, string(ev.Peer)+state)
+		case <-timeout:
+			w.t.Fatal("sentinel not received")
+		}
+	}
+}
+
+func (w *world) lookup(tr *presence.Tracker, u chat.UserID) presence.Status {
+	w.t.Helper()
+	st, err := tr.Lookup(context.Background(), w.domain, []chat.UserID{u})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return st[0]
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestDevicesAcrossNodes walks users' devices on and off two nodes: a user
+// is online while any device is connected anywhere, and the watcher hears
+// exactly the transitions.
+func TestDevicesAcrossNodes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	nodes := map[string]*presence.Tracker{"A": w.node("A"), "B": w.node("B")}
+	steps := []struct {
+		name       string
+		node       string
+		connect    bool
+		user       chat.UserID
+		wantEvents []string
+		wantOnline bool
+	}{
+		{"first device comes online", "A", true, "1", []string{"1 on"}, true},
+		{"second device on the same node", "A", true, "1", nil, true},
+		{"third device on another node", "B", true, "1", nil, true},
+		{"one device of two on A leaves", "A", false, "1", nil, true},
+		{"A's last device leaves, B still holds", "A", false, "1", nil, true},
+		{"another user comes online", "B", true, "2", []string{"2 on"}, true},
+		{"B's last device of 1 leaves", "B", false, "1", []string{"1 off"}, false},
+		{"a disconnect with no device is ignored", "B", false, "1", nil, false},
+		{"back on A", "A", true, "1", []string{"1 on"}, true},
+	}
+	for _, s := range steps {
+		before := w.clock.now().UnixMilli()
+		w.clock.add(10 * time.Millisecond)
+		ctx := context.Background()
+		var err error
+		if s.connect {
+			err = nodes[s.node].Connect(ctx, w.domain, s.user)
+		} else {
+			err = nodes[s.node].Disconnect(ctx, w.domain, s.user)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := w.drain(); !equal(got, s.wantEvents) {
+			t.Errorf("%s: events %v, want %v", s.name, got, s.wantEvents)
+		}
+		st := w.lookup(nodes["A"], s.user)
+		if st.Online != s.wantOnline {
+			t.Errorf("%s: online = %v, want %v", s.name, st.Online, s.wantOnline)
+		}
+		if len(s.wantEvents) > 0 && st.At <= before {
+			t.Errorf("%s: at = %d, want the transition time (after %d)", s.name, st.At, before)
+		}
+	}
+}
+
+func TestLookupNeverSeen(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	st := w.lookup(w.node("A"), "nobody")
+	if st.Online || st.At != 0 || st.User != "nobody" {
+		t.Errorf("Lookup(never seen) = %+v, want offline with no time", st)
+	}
+}
+
+// TestDeadNodeSwept: a node that dies without its disconnect hooks stops
+// beating; once its entries expire, exactly one survivor claims it and
+// announces its users offline, as last seen at its last heartbeat.
+func TestDeadNodeSwept(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		alsoOnB    bool // user 1 also has a device on the survivor
+		wantEvents []string
+		wantOnline bool
+	}{
+		{"only on the dead node", false, []string{"1 off", "2 off"}, false},
+		{"also on a live node", true, []string{"2 off"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			ctx := context.Background()
+			a, b, c := w.node("A"), w.node("B"), w.node("C")
+			for _, u := range []chat.UserID{"1", "2", "3"} { // 3 users: two batches of 2
+				if err := a.Connect(ctx, w.domain, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.alsoOnB {
+				if err := b.Connect(ctx, w.domain, "1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.drain()
+			lastBeat := w.clock.now().UnixMilli()
+			// A dies: nothing runs on it any more. B and C keep beating.
+			for _, step := range []time.Duration{beat, beat, beat - time.Millisecond} {
+				w.clock.add(step)
+				b.Beat(ctx)
+				c.Beat(ctx)
+				if got := w.drain(); len(got) != 0 {
+					t.Fatalf("events %v before A's entries expired", got)
+				}
+			}
+			w.clock.add(time.Millisecond) // A's entries expire now
+			// Both survivors beat (and sweep) at once: only one may win the claim.
+			var wg sync.WaitGroup
+			for _, n := range []*presence.Tracker{b, c} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n.Beat(ctx)
+				}()
+			}
+			wg.Wait()
+			got := w.drain()
+			if !sameSet(got, tt.wantEvents) {
+				t.Errorf("events %v, want %v (once each)", got, tt.wantEvents)
+			}
+			if st := w.lookup(b, "1"); st.Online != tt.wantOnline {
+				t.Errorf("user 1 online = %v, want %v", st.Online, tt.wantOnline)
+			}
+			if st := w.lookup(b, "2"); st.Online || st.At != lastBeat {
+				t.Errorf("user 2 = %+v, want offline, last seen at A's last heartbeat %d", st, lastBeat)
+			}
+			// Nothing of A is left to sweep again.
+			w.clock.add(beat)
+			b.Beat(ctx)
+			c.Beat(ctx)
+			if got := w.drain(); len(got) != 0 {
+				t.Errorf("events %v on a later sweep, want none", got)
+			}
+			if n, _ := w.rdb.Exists(ctx, w.keys.Prefix+"presence.node:A", w.keys.Prefix+"presence.node:A:claimed").Result(); n != 0 {
+				t.Errorf("%d keys of node A left", n)
+			}
+		})
+	}
+}
+
+func sameSet(a, b []string) bool {
+	seen := map[string]int{}
+	for _, s := range a {
+		seen[s]++
+	}
+	for _, s := range b {
+		seen[s]--
+	}
+	for _, n := range seen {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestStalledNodeRejoins: a node that stalls past the expiry is swept like
+// a dead one; its next heartbeat notices, takes a new id and brings its
+// users back online.
+func TestStalledNodeRejoins(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b := w.node("A"), w.node("B")
+	if err := a.Connect(ctx, w.domain, "1"); err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	w.clock.add(expiry + time.Millisecond)
+	b.Beat(ctx)
+	if got := w.drain(); !equal(got, []string{"1 off"}) {
+		t.Fatalf("events after the stall %v, want [1 off]", got)
+	}
+	a.Beat(ctx)
+	if got := w.drain(); !equal(got, []string{"1 on"}) {
+		t.Errorf("events after A's heartbeat %v, want [1 on]", got)
+	}
+	if a.NodeID() == "A" {
+		t.Error("A kept its swept id")
+	}
+	if st := w.lookup(a, "1"); !st.Online {
+		t.Error("user 1 offline after A rejoined")
+	}
+	// The user's last device leaves: offline again, under the new id.
+	if err := a.Disconnect(ctx, w.domain, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.drain(); !equal(got, []string{"1 off"}) {
+		t.Errorf("events after disconnect %v, want [1 off]", got)
+	}
+}
+
+// TestHeartbeatKeepsUsersOnline: entries outlive the expiry as long as the
+// node beats.
+func TestHeartbeatKeepsUsersOnline(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b := w.node("A"), w.node("B")
+	for _, u := range []chat.UserID{"1", "2", "3"} {
+		if err := a.Connect(ctx, w.domain, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.drain()
+	for range 10 {
+		w.clock.add(beat)
+		a.Beat(ctx)
+		b.Beat(ctx)
+	}
+	if got := w.drain(); len(got) != 0 {
+		t.Errorf("events %v, want none", got)
+	}
+	for _, u := range []chat.UserID{"1", "2", "3"} {
+		if st := w.lookup(b, u); !st.Online {
+			t.Errorf("user %s offline after 10 heartbeats", u)
+		}
+	}
+}
+
+// TestCloseAnnouncesOffline: a graceful close removes the node's entries at
+// once, without waiting for the expiry.
+func TestCloseAnnouncesOffline(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b := w.node("A"), w.node("B")
+	for _, n := range []*presence.Tracker{a, a, b} {
+		if err := n.Connect(ctx, w.domain, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Connect(ctx, w.domain, "2"); err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.drain(); !equal(got, []string{"2 off"}) {
+		t.Errorf("events %v, want [2 off]", got)
+	}
+	if st := w.lookup(b, "1"); !st.Online {
+		t.Error("user 1 offline, but B still holds them")
+	}
+	if err := a.Connect(ctx, w.domain, "2"); err != nil || w.lookup(b, "2").Online {
+		t.Errorf("Connect after Close registered the user (err %v)", err)
+	}
+	if n, _ := w.rdb.ZCard(ctx, w.keys.Prefix+"presence.nodes").Result(); n != 1 {
+		t.Errorf("registry holds %d nodes, want B only", n)
+	}
+}
+
+// TestOutageSweepsNobody: when no node could beat for longer than the
+// expiry (Redis was unreachable), the first heartbeats after it do not
+// declare each other dead: every node gets one heartbeat to come back.
+func TestOutageSweepsNobody(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b := w.node("A"), w.node("B")
+	if err := a.Connect(ctx, w.domain, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Connect(ctx, w.domain, "2"); err != nil {
+		t.Fatal(err)
+	}
+	a.Beat(ctx)
+	b.Beat(ctx)
+	w.drain()
+	w.clock.add(2 * expiry) // the outage: nobody beats
+	b.Beat(ctx)             // B is back first; A's registry entry is stale
+	a.Beat(ctx)
+	w.clock.add(beat)
+	b.Beat(ctx)
+	a.Beat(ctx)
+	if got := w.drain(); len(got) != 0 {
+		t.Errorf("events %v after the outage, want none", got)
+	}
+	for _, u := range []chat.UserID{"1", "2"} {
+		if st := w.lookup(a, u); !st.Online {
+			t.Errorf("user %s offline after the outage", u)
+		}
+	}
+	if a.NodeID() != "A" || b.NodeID() != "B" {
+		t.Errorf("node ids %s, %s: a node was swept", a.NodeID(), b.NodeID())
+	}
+}
