@@ -157,7 +157,7 @@ func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients
 
 	logf("P2 run: connecting %d sockets to %s", clients, recvURL)
 	tokens := e.tokens(clients)
-	socks, err := dialMany(ctx, recvURL, tokens, 64, &sourceIPs{}, onEvent)
+	socks, err := dialMany(ctx, recvURL, tokens, 64, o.ips, onEvent)
 	if err != nil {
 		return res, err
 	}
