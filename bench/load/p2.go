@@ -18,10 +18,11 @@ import (
 // p2Result is one fixed-rate delivery run.
 type p2Result struct {
 	clients                int
-	sent, failed, skipped  int64 // POSTs answered 201 / anything else / not sent: the server fell behind
-	expected, delivered    int64 // deliveries: two per sent message (both parties' rooms)
-	lost, dup, stray       int64 // expected but never seen; seen more than once; seen for a failed send
-	lat                    latencies
+	sent, failed, skipped  int64     // POSTs answered 201 / anything else / not sent: the server fell behind
+	expected, delivered    int64     // deliveries: two per sent message (both parties' rooms)
+	lost, dup, stray       int64     // expected but never seen; seen more than once; seen for a failed send
+	lat                    latencies // send (before the POST) to receipt at the client
+	post                   latencies // POST round trip of the successful sends: the send path alone
 	sendRate, deliveryRate float64
 	// cores kept busy while sending: the server node(s), this tool (senders
 	// and clients), Redis (every client of the shared server)
@@ -66,6 +67,8 @@ func addDelivery(r *report, scenario string, base, big p2Result) {
 	r.addAbs(scenario, "duplicated deliveries", "count", float64(big.dup), float64(base.dup), 0)
 	r.addAbs(scenario, "failed sends + stray events", "count", float64(big.failed+big.stray), float64(base.failed+base.stray), 0)
 	r.addAbs(scenario, "sends skipped (server behind)", "count", float64(big.skipped), float64(base.skipped), 0)
+	r.addInfo(scenario, "POST (send path alone) latency p50", "ms", big.post.pct(50), base.post.pct(50))
+	r.addInfo(scenario, "POST (send path alone) latency p99", "ms", big.post.pct(99), base.post.pct(99))
 	r.addInfo(scenario, "CPU cores busy while sending: server node(s)", "cores", big.nodeCores, base.nodeCores)
 	r.addInfo(scenario, "CPU cores busy while sending: load tool", "cores", big.toolCores, base.toolCores)
 	r.addInfo(scenario, "CPU cores busy while sending: Redis (shared)", "cores", big.redisCores, base.redisCores)
@@ -197,6 +200,7 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 	jobs := make(chan int, 256)
 	var wg sync.WaitGroup
 	var firstErr sync.Once
+	posts := make([]latencies, 128)
 	for w := range 128 {
 		wg.Add(1)
 		go func() {
@@ -210,6 +214,7 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sendURL+"/api/user/"+strconv.Itoa(b), strings.NewReader(body))
 				req.Header.Set("X-Auth-Token", tokens[a])
 				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
 				resp, err := hc.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
@@ -223,6 +228,7 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 					firstErr.Do(func() { logf("first send error: %v", err) })
 					continue
 				}
+				posts[w] = append(posts[w], time.Since(t0))
 				okSend[i].Store(true)
 				sent.Add(1)
 			}
@@ -282,9 +288,13 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 	res.deliveryRate = float64(res.delivered) / took.Seconds()
 	mu.Lock()
 	res.lat = lat.sorted()
+	for _, p := range posts {
+		res.post = append(res.post, p...)
+	}
+	res.post = res.post.sorted()
 	mu.Unlock()
-	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d p50 %.2fms p99 %.2fms p99.9 %.2fms; cores busy: nodes %.2f tool %.2f redis %.2f",
+	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d p50 %.2fms p99 %.2fms p99.9 %.2fms; POST p50 %.2fms p99 %.2fms; cores busy: nodes %.2f tool %.2f redis %.2f",
 		clients, res.sent, res.failed, res.skipped, res.delivered, res.expected, res.lost, res.dup, res.stray,
-		res.lat.pct(50), res.lat.pct(99), res.lat.pct(99.9), res.nodeCores, res.toolCores, res.redisCores)
+		res.lat.pct(50), res.lat.pct(99), res.lat.pct(99.9), res.post.pct(50), res.post.pct(99), res.nodeCores, res.toolCores, res.redisCores)
 	return res, nil
 }
