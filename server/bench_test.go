@@ -85,9 +85,10 @@ func BenchmarkPageJSON(b *testing.B) {
 	})
 }
 
-// BenchmarkFanout emits message:new to a room with n local sockets (the
-// in-memory adapter) and waits until every socket has every event, against
-// writing the same encoded frame to n plain gorilla websockets.
+// BenchmarkFanout sends messages to a user with n local sockets (the send
+// script logs and publishes each event; the hub delivers it to every
+// socket) and waits until every socket has every event, against writing
+// the same encoded frame to n plain gorilla websockets.
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run("sockets="+strconv.Itoa(n), func(b *testing.B) { benchFanout(b, n) })

@@ -22,38 +22,56 @@ type eventLog interface {
 // hub delivers users' events to this node's live connections (sockets and
 // SSE streams), gap-free and duplicate-free. The send/edit/delete scripts
 // publish each event on the user's channel in the same atomic step that
-// logs it; the hub subscribes to the channels of users connected here, and
-// each connection has its own delivery loop that replays from the log,
-// drops ids it has already sent, and fills any gap (a lost publish, a full
-// buffer) from the log before going on. Several nodes need nothing more:
-// each subscribes to Redis for its own users.
+// logs it; the hub subscribes to the channels of users connected here and
+// queues each event on every local subscriber of the channel. A
+// subscriber's queue is worked by a short-lived goroutine that replays from
+// the log, drops ids it has already sent and fills any gap (a lost publish,
+// an overflowed queue) from the log before going on; it exits when the
+// queue is empty, so an idle connection costs the hub no goroutine.
+// Several nodes need nothing more: each subscribes to Redis for its own
+// users.
 type hub struct {
 	rdb  redis.UniversalClient
 	keys chat.Keys
 	log  eventLog
 	lg   *slog.Logger
 	ps   *redis.PubSub
+	// ctx bounds the log reads; close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	users  map[string]map[*subscriber]struct{} // channel -> local subscribers
-	active map[string]chan struct{}            // channel -> closed once the subscription is confirmed
+	mu    sync.Mutex
+	chans map[string]*channel
 }
 
-// replayBatch bounds one log read; liveBuffer is each connection's queue
-// of live events.
+// channel is one user's pub/sub channel on this node.
+type channel struct {
+	subs      map[*subscriber]struct{}
+	confirmed bool // Redis confirmed the subscription: nothing published from now on is missed
+}
+
+// replayBatch bounds one log read; liveBuffer bounds each connection's
+// queue of live events; readyWait bounds the wait for a new channel's
+// confirmation, after which delivery starts anyway (gaps are still filled
+// from the log).
 const (
 	replayBatch = 500
 	liveBuffer  = 8
+	readyWait   = 2 * time.Second
 )
 
 func newHub(rdb redis.UniversalClient, keys chat.Keys, log eventLog, lg *slog.Logger) *hub {
+	ctx, cancel := context.WithCancel(context.Background())
 	h := &hub{rdb: rdb, keys: keys, log: log, lg: lg, ps: rdb.Subscribe(context.Background()),
-		users: map[string]map[*subscriber]struct{}{}, active: map[string]chan struct{}{}}
+		ctx: ctx, cancel: cancel, chans: map[string]*channel{}}
 	go h.receive()
 	return h
 }
 
-func (h *hub) close() { _ = h.ps.Close() }
+func (h *hub) close() {
+	h.cancel()
+	_ = h.ps.Close()
+}
 
 // receive routes published events to the subscribers of their channel.
 func (h *hub) receive() {
@@ -70,8 +88,10 @@ func (h *hub) receive() {
 				continue
 			}
 			h.mu.Lock()
-			for s := range h.users[m.Channel] {
-				s.offer(ev)
+			if c := h.chans[m.Channel]; c != nil {
+				for s := range c.subs {
+					s.offer(ev)
+				}
 			}
 			h.mu.Unlock()
 		}
@@ -82,29 +102,22 @@ func (h *hub) receive() {
 // after the pub/sub connection was re-established when Redis restarted or
 // the link dropped) makes the channel's subscribers read the log, so a
 // publish they could not hear is still delivered.
-func (h *hub) confirmed(channel string) {
+func (h *hub) confirmed(name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ch, ok := h.active[channel]
-	if !ok {
+	c := h.chans[name]
+	if c == nil {
 		return
 	}
-	select {
-	case <-ch:
-	default:
-		close(ch)
-	}
-	// Every subscriber reads the log once more: a subscriber that stopped
-	// waiting for the first confirmation, or a re-established link, may have
-	// missed a publish, and the log has it.
-	for s := range h.users[channel] {
-		s.overflow.Store(true)
-		s.poke()
+	c.confirmed = true
+	for s := range c.subs {
+		s.readLog()
 	}
 }
 
 // subscriber is one live connection's view of its user's events.
 type subscriber struct {
+	h      *hub
 	domain chat.Domain
 	user   chat.UserID
 	// deliver sends one event on the transport; resync tells the client the
@@ -112,120 +125,199 @@ type subscriber struct {
 	deliver func(chat.Event)
 	resync  func(reason string)
 
-	in       chan chat.Event
-	overflow atomic.Bool // a live event was dropped: read the log before going on
-	kick     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	// running is set while a work goroutine exists; whoever sets it starts
+	// one, so there is at most one and events stay in order.
+	running atomic.Bool
+
+	mu      sync.Mutex
+	ready   bool         // the replay may start: the channel is live, or readyWait passed
+	wait    *time.Timer  // readyWait, until ready
+	queue   []chat.Event // live events not yet handled; nil when idle
+	reread  bool         // read the log before going on: an event was dropped, or a confirmation came
+	stopped bool
+
+	// Owned by the work goroutine of the moment (the running flag hands
+	// them from one to the next).
+	started bool  // the initial replay is done
+	last    int64 // the last event id delivered; -1 before the start: live events only
 }
 
-// offer hands a live event to the subscriber without ever blocking the
-// receive loop; a full buffer is recovered from the log.
+// offer queues a live event without ever blocking the receive loop; an
+// event that finds the queue full is read back from the log instead.
 func (s *subscriber) offer(ev chat.Event) {
-	select {
-	case s.in <- ev:
+	s.mu.Lock()
+	switch {
+	case s.stopped:
+	case len(s.queue) < liveBuffer:
+		s.queue = append(s.queue, ev)
+	case ev.Ephemeral():
+		// Not in the log: a full queue drops it (a typing hint, a presence change).
 	default:
-		if ev.Ephemeral() {
-			return // not in the log: a full buffer drops it (a typing hint, a presence change)
-		}
-		s.overflow.Store(true)
-		s.poke()
+		s.reread = true
+	}
+	wake := s.ready && !s.stopped
+	s.mu.Unlock()
+	if wake {
+		s.wake()
 	}
 }
 
-func (s *subscriber) poke() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
+// readLog makes the subscriber ready (if it was waiting) and read the log
+// once more.
+func (s *subscriber) readLog() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
 	}
+	s.ready, s.reread = true, true
+	if s.wait != nil {
+		s.wait.Stop()
+		s.wait = nil
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// wake starts the work goroutine unless one is already running; a running
+// one re-checks the queue before it exits (see work).
+func (s *subscriber) wake() {
+	if s.running.CompareAndSwap(false, true) {
+		go s.work()
+	}
+}
+
+// work delivers what is pending, then exits. Clearing running and then
+// looking again closes the race with an offer that came after the last
+// look but still saw running set, and so started nothing.
+func (s *subscriber) work() {
+	for {
+		for s.step() {
+		}
+		s.running.Store(false)
+		if !s.pending() || !s.running.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+func (s *subscriber) pending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ready && !s.stopped && (len(s.queue) > 0 || s.reread)
+}
+
+// step handles what was pending at its start and reports whether there was
+// anything: first the replay from the client's position, then live events
+// in id order, each gap filled from the log, then a log read when one was
+// asked for.
+func (s *subscriber) step() bool {
+	s.mu.Lock()
+	if !s.ready || s.stopped {
+		s.mu.Unlock()
+		return false
+	}
+	evs, reread := s.queue, s.reread
+	s.queue, s.reread = nil, false
+	s.mu.Unlock()
+	h := s.h
+	if !s.started {
+		s.started = true
+		if s.last < 0 {
+			n, err := h.log.LastEventID(h.ctx, s.domain, s.user)
+			if err != nil {
+				h.lg.Warn("event log unavailable", "user", string(s.user), "err", err)
+			}
+			s.last = n
+		} else {
+			s.last = s.catchUp(s.last, -1)
+		}
+		reread = false // the replay read the log after every event taken above was logged
+	} else if len(evs) == 0 && !reread {
+		return false
+	}
+	for _, ev := range evs {
+		switch {
+		case ev.Ephemeral():
+			s.emit(ev)
+		case ev.ID <= s.last: // already delivered by a replay or twice published
+		case ev.ID == s.last+1:
+			s.emit(ev)
+			s.last = ev.ID
+		default: // a gap: the missing events are already in the log
+			s.last = s.catchUp(s.last, ev.ID)
+			if ev.ID == s.last+1 {
+				s.emit(ev)
+				s.last = ev.ID
+			}
+		}
+	}
+	if reread {
+		s.last = s.catchUp(s.last, -1)
+	}
+	return true
+}
+
+// emit delivers ev unless the subscriber was stopped: after stop returns no
+// delivery starts (one already under way may finish; stop does not wait for
+// it, as a transport's deliver may block on the connection being torn down).
+func (s *subscriber) emit(ev chat.Event) {
+	if !s.isStopped() {
+		s.deliver(ev)
+	}
+}
+
+func (s *subscriber) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
 }
 
 // subscribe starts delivering u's events to deliver. after is the last event
 // id the client has (it gets everything after it), or -1 for live events
 // only. The returned stop ends the delivery; it is safe to call twice.
 func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
-	// A small buffer: every idle connection holds one, and a burst that
-	// overflows it is read back from the log, never lost.
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscriber{domain: d, user: u, deliver: deliver, resync: resync,
-		in: make(chan chat.Event, liveBuffer), kick: make(chan struct{}, 1), done: make(chan struct{})}
-	channel := h.keys.EventLog(d, u)
+	s := &subscriber{h: h, domain: d, user: u, deliver: deliver, resync: resync, last: after}
+	name := h.keys.EventLog(d, u)
 	h.mu.Lock()
-	subs, ok := h.users[channel]
-	if !ok {
-		subs = map[*subscriber]struct{}{}
-		h.users[channel] = subs
-		h.active[channel] = make(chan struct{})
-		if err := h.ps.Subscribe(context.Background(), channel); err != nil {
-			h.lg.Warn("subscribe failed", "channel", channel, "err", err)
+	c := h.chans[name]
+	if c == nil {
+		c = &channel{subs: map[*subscriber]struct{}{}}
+		h.chans[name] = c
+		if err := h.ps.Subscribe(context.Background(), name); err != nil {
+			h.lg.Warn("subscribe failed", "channel", name, "err", err)
 		}
 	}
-	subs[s] = struct{}{}
-	ready := h.active[channel]
+	// Set up before s is visible to receive and confirmed (both hold h.mu).
+	ready := c.confirmed
+	s.ready = ready
+	if !ready {
+		s.wait = time.AfterFunc(readyWait, s.readLog)
+	}
+	c.subs[s] = struct{}{}
 	h.mu.Unlock()
+	if ready {
+		s.wake()
+	}
 
-	go h.run(ctx, s, ready, after)
 	return func() {
-		s.stopOnce.Do(func() {
-			close(s.done)
-			cancel()
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			delete(h.users[channel], s)
-			if len(h.users[channel]) == 0 {
-				delete(h.users, channel)
-				delete(h.active, channel)
-				_ = h.ps.Unsubscribe(context.Background(), channel)
-			}
-		})
-	}
-}
-
-// run is the subscriber's delivery loop: wait until the channel is live (so
-// nothing published from now on is missed), replay, then deliver live events
-// in id order, filling gaps from the log.
-func (h *hub) run(ctx context.Context, s *subscriber, ready chan struct{}, after int64) {
-	wait := time.NewTimer(2 * time.Second)
-	select {
-	case <-ready:
-	case <-wait.C: // gaps are still filled from the log
-	case <-s.done:
-		return
-	}
-	wait.Stop()
-	last := after
-	if last < 0 {
-		n, err := h.log.LastEventID(ctx, s.domain, s.user)
-		if err != nil {
-			h.lg.Warn("event log unavailable", "user", string(s.user), "err", err)
-		}
-		last = n
-	} else {
-		last = h.catchUp(ctx, s, last, -1)
-	}
-	for {
-		select {
-		case <-s.done:
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
 			return
-		case <-s.kick:
-		case ev := <-s.in:
-			switch {
-			case ev.Ephemeral():
-				s.deliver(ev)
-			case ev.ID <= last: // already delivered by a replay or twice published
-			case ev.ID == last+1:
-				s.deliver(ev)
-				last = ev.ID
-			default: // a gap: the missing events are already in the log
-				last = h.catchUp(ctx, s, last, ev.ID)
-				if ev.ID == last+1 {
-					s.deliver(ev)
-					last = ev.ID
-				}
-			}
 		}
-		if s.overflow.Swap(false) {
-			last = h.catchUp(ctx, s, last, -1)
+		s.stopped, s.queue = true, nil
+		if s.wait != nil {
+			s.wait.Stop()
+			s.wait = nil
+		}
+		s.mu.Unlock()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(c.subs, s)
+		if len(c.subs) == 0 && h.chans[name] == c {
+			delete(h.chans, name)
+			_ = h.ps.Unsubscribe(context.Background(), name)
 		}
 	}
 }
@@ -234,25 +326,28 @@ func (h *hub) run(ctx context.Context, s *subscriber, ready chan struct{}, after
 // until, or to the end when until < 0, and returns the new last id. When
 // the log no longer reaches back to last, the client is told to resync and
 // delivery goes on from the log's head.
-func (h *hub) catchUp(ctx context.Context, s *subscriber, last, until int64) int64 {
+func (s *subscriber) catchUp(last, until int64) int64 {
+	h := s.h
 	for {
-		evs, head, gone, err := h.log.EventsAfter(ctx, s.domain, s.user, last, replayBatch)
+		evs, head, gone, err := h.log.EventsAfter(h.ctx, s.domain, s.user, last, replayBatch)
 		if err != nil {
 			h.lg.Warn("event replay failed", "user", string(s.user), "err", err)
 			return last
 		}
 		if gone {
-			s.resync("events after " + strconv.FormatInt(last, 10) + " are no longer kept; refetch over REST")
+			if !s.isStopped() {
+				s.resync("events after " + strconv.FormatInt(last, 10) + " are no longer kept; refetch over REST")
+			}
 			return head
 		}
 		for _, ev := range evs {
 			if until >= 0 && ev.ID >= until {
 				return last
 			}
-			s.deliver(ev)
+			s.emit(ev)
 			last = ev.ID
 		}
-		if len(evs) < replayBatch || ctx.Err() != nil {
+		if len(evs) < replayBatch || s.isStopped() {
 			return last
 		}
 	}

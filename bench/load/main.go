@@ -39,6 +39,9 @@ type opts struct {
 
 	cpuProfile string
 	markdown   bool
+
+	// ips hands out client source addresses for the whole invocation.
+	ips *sourceIPs
 }
 
 func main() {
@@ -49,7 +52,7 @@ func main() {
 		}
 		return
 	}
-	var o opts
+	o := opts{ips: &sourceIPs{}}
 	fs := flag.NewFlagSet("load", flag.ExitOnError)
 	fs.StringVar(&o.redisURL, "redis", defaultRedisURL(), "Redis URL (keys go under a unique bench: prefix and are deleted afterwards)")
 	fs.IntVar(&o.p1Conns, "p1-conns", 50, "P1: concurrent connections")

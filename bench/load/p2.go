@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,11 +18,15 @@ import (
 // p2Result is one fixed-rate delivery run.
 type p2Result struct {
 	clients                int
-	sent, failed, skipped  int64 // POSTs answered 201 / anything else / not sent: the server fell behind
-	expected, delivered    int64 // deliveries: two per sent message (both parties' rooms)
-	lost, dup, stray       int64 // expected but never seen; seen more than once; seen for a failed send
-	lat                    latencies
+	sent, failed, skipped  int64     // POSTs answered 201 / anything else / not sent: the server fell behind
+	expected, delivered    int64     // deliveries: two per sent message (both parties' rooms)
+	lost, dup, stray       int64     // expected but never seen; seen more than once; seen for a failed send
+	lat                    latencies // send (before the POST) to receipt at the client
+	post                   latencies // POST round trip of the successful sends: the send path alone
 	sendRate, deliveryRate float64
+	// cores kept busy while sending: the server node(s), this tool (senders
+	// and clients), Redis (every client of the shared server)
+	nodeCores, toolCores, redisCores float64
 }
 
 // runP2 measures delivery latency with o.p2Clients sockets against the same
@@ -37,10 +42,10 @@ func runP2(ctx context.Context, o opts, r *report, smoke bool) (big, base p2Resu
 		return big, base, err
 	}
 	defer n.close()
-	if base, err = p2run(ctx, o, e, n.url, n.url, o.p2BaseClients); err != nil {
+	if base, err = p2run(ctx, o, e, "P2", n, n, o.p2BaseClients); err != nil {
 		return big, base, err
 	}
-	if big, err = p2run(ctx, o, e, n.url, n.url, o.p2Clients); err != nil {
+	if big, err = p2run(ctx, o, e, "P2", n, n, o.p2Clients); err != nil {
 		return big, base, err
 	}
 	name := func(s string) string { return fmt.Sprintf("%s, %d vs %d clients", s, big.clients, base.clients) }
@@ -62,6 +67,11 @@ func addDelivery(r *report, scenario string, base, big p2Result) {
 	r.addAbs(scenario, "duplicated deliveries", "count", float64(big.dup), float64(base.dup), 0)
 	r.addAbs(scenario, "failed sends + stray events", "count", float64(big.failed+big.stray), float64(base.failed+base.stray), 0)
 	r.addAbs(scenario, "sends skipped (server behind)", "count", float64(big.skipped), float64(base.skipped), 0)
+	r.addInfo(scenario, "POST (send path alone) latency p50", "ms", big.post.pct(50), base.post.pct(50))
+	r.addInfo(scenario, "POST (send path alone) latency p99", "ms", big.post.pct(99), base.post.pct(99))
+	r.addInfo(scenario, "CPU cores busy while sending: server node(s)", "cores", big.nodeCores, base.nodeCores)
+	r.addInfo(scenario, "CPU cores busy while sending: load tool", "cores", big.toolCores, base.toolCores)
+	r.addInfo(scenario, "CPU cores busy while sending: Redis (shared)", "cores", big.redisCores, base.redisCores)
 }
 
 // runP2x runs P2 single-node (the baseline) and then the two-node version.
@@ -91,7 +101,7 @@ func runP2xAgainst(ctx context.Context, o opts, r *report, single p2Result) erro
 		return err
 	}
 	defer b.close()
-	two, err := p2run(ctx, o, e, a.url, b.url, o.p2Clients)
+	two, err := p2run(ctx, o, e, "P2x", a, b, o.p2Clients)
 	if err != nil {
 		return err
 	}
@@ -102,11 +112,17 @@ func runP2xAgainst(ctx context.Context, o opts, r *report, single p2Result) erro
 	return nil
 }
 
-// p2run connects clients sockets (users 1..clients) to recvURL, POSTs
-// o.p2Rate messages a second between random pairs to sendURL for o.p2Dur,
-// and checks that every message reached both parties exactly once.
-func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients int) (p2Result, error) {
+// p2run connects clients sockets (users 1..clients) to recv, POSTs
+// o.p2Rate messages a second between random pairs to send for o.p2Dur,
+// and checks that every message reached both parties exactly once. With
+// BENCH_P2_CPU set it saves each node's CPU profile of the sending phase.
+func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode, clients int) (p2Result, error) {
 	res := p2Result{clients: clients}
+	sendURL, recvURL := send.url, recv.url
+	nodes := []*procNode{send}
+	if recv != send {
+		nodes = append(nodes, recv)
+	}
 	total := int(float64(o.p2Rate) * o.p2Dur.Seconds())
 	pairs := make([]atomic.Int64, total)    // from<<32 | to, set before the POST
 	counts := make([]atomic.Int32, 2*total) // [2i] sender's room, [2i+1] recipient's room
@@ -157,12 +173,25 @@ func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients
 
 	logf("P2 run: connecting %d sockets to %s", clients, recvURL)
 	tokens := e.tokens(clients)
-	socks, err := dialMany(ctx, recvURL, tokens, 64, &sourceIPs{}, onEvent)
+	socks, err := dialMany(ctx, recvURL, tokens, 64, o.ips, onEvent)
 	if err != nil {
 		return res, err
 	}
 	defer closeAll(socks)
 	time.Sleep(2 * time.Second) // let the connect storm settle
+	var profiles sync.WaitGroup
+	defer profiles.Wait()
+	if file := os.Getenv("BENCH_P2_CPU"); file != "" {
+		for i, n := range nodes {
+			profiles.Add(1)
+			go func() {
+				defer profiles.Done()
+				saveURL(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", n.admin, max(1, int(o.p2Dur.Seconds())-2)),
+					fmt.Sprintf("%s.%s-%dc.node%d", file, tag, clients, i))
+			}()
+		}
+	}
+	cpu0 := sampleCPU(ctx, e.rdb, nodes)
 
 	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}
 	defer tr.CloseIdleConnections()
@@ -171,6 +200,7 @@ func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients
 	jobs := make(chan int, 256)
 	var wg sync.WaitGroup
 	var firstErr sync.Once
+	posts := make([]latencies, 128)
 	for w := range 128 {
 		wg.Add(1)
 		go func() {
@@ -184,6 +214,7 @@ func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, sendURL+"/api/user/"+strconv.Itoa(b), strings.NewReader(body))
 				req.Header.Set("X-Auth-Token", tokens[a])
 				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
 				resp, err := hc.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
@@ -197,6 +228,7 @@ func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients
 					firstErr.Do(func() { logf("first send error: %v", err) })
 					continue
 				}
+				posts[w] = append(posts[w], time.Since(t0))
 				okSend[i].Store(true)
 				sent.Add(1)
 			}
@@ -226,6 +258,7 @@ func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients
 	}
 	close(jobs)
 	wg.Wait()
+	res.nodeCores, res.toolCores, res.redisCores = cpu0.cores(sampleCPU(ctx, e.rdb, nodes))
 	res.skipped = skipped
 	took := time.Since(start)
 	res.sent, res.failed = sent.Load(), failed.Load()
@@ -255,9 +288,13 @@ func p2run(ctx context.Context, o opts, e *env, sendURL, recvURL string, clients
 	res.deliveryRate = float64(res.delivered) / took.Seconds()
 	mu.Lock()
 	res.lat = lat.sorted()
+	for _, p := range posts {
+		res.post = append(res.post, p...)
+	}
+	res.post = res.post.sorted()
 	mu.Unlock()
-	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d p50 %.2fms p99 %.2fms p99.9 %.2fms",
+	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d p50 %.2fms p99 %.2fms p99.9 %.2fms; POST p50 %.2fms p99 %.2fms; cores busy: nodes %.2f tool %.2f redis %.2f",
 		clients, res.sent, res.failed, res.skipped, res.delivered, res.expected, res.lost, res.dup, res.stray,
-		res.lat.pct(50), res.lat.pct(99), res.lat.pct(99.9))
+		res.lat.pct(50), res.lat.pct(99), res.lat.pct(99.9), res.post.pct(50), res.post.pct(99), res.nodeCores, res.toolCores, res.redisCores)
 	return res, nil
 }

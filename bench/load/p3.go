@@ -110,9 +110,10 @@ func runP3(ctx context.Context, o opts, r *report) error {
 		}
 		levels = append(levels, k)
 	}
-	// Client and server each need one descriptor per connection; levels
-	// above RLIMIT_NOFILE (the hard limit when it cannot be raised) are
-	// replaced by the largest that fits.
+	// The tool and the server process each need one descriptor per
+	// connection plus some spare; levels above RLIMIT_NOFILE (the hard limit
+	// when it cannot be raised) are replaced by the largest that fits, and
+	// the report says so.
 	if fit := int(fileLimit()) - 1000; levels[len(levels)-1] > fit {
 		var kept []int
 		for _, k := range levels {
@@ -120,7 +121,10 @@ func runP3(ctx context.Context, o opts, r *report) error {
 				kept = append(kept, k)
 			}
 		}
-		logf("P3: RLIMIT_NOFILE is %d: levels %v become %v", fileLimit(), levels, append(kept, fit))
+		note := fmt.Sprintf("P3: levels %v reduced to %v: RLIMIT_NOFILE is %d here (the hard limit; raising it needs CAP_SYS_RESOURCE), "+
+			"and the tool and the server each hold one descriptor per connection plus about 1 000 spare", levels, append(kept, fit), fileLimit())
+		logf("%s", note)
+		r.addNote(note)
 		levels = append(kept, fit)
 	}
 	maxK := levels[len(levels)-1]
@@ -143,13 +147,12 @@ func runP3(ctx context.Context, o opts, r *report) error {
 	logf("P3: server pid %d at 0 connections: RSS %.1f MiB, %d goroutines", cmd.Process.Pid, mib(zero.RSS), zero.Goroutines)
 
 	tokens := e.tokens(maxK)
-	ips := &sourceIPs{}
 	var socks []*sock
 	defer func() { closeAll(socks) }()
 	have := 0
 	for _, k := range levels {
 		logf("P3: opening sockets %d..%d", have+1, k)
-		more, err := dialMany(ctx, base, append([]string{""}, tokens[have+1:k+1]...), 128, ips, func(int) func([]byte) { return nil })
+		more, err := dialMany(ctx, base, append([]string{""}, tokens[have+1:k+1]...), 128, o.ips, func(int) func([]byte) { return nil })
 		if err != nil {
 			return fmt.Errorf("P3 at %d connections: %w", k, err)
 		}

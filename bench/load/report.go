@@ -31,6 +31,13 @@ func (f figure) ratio() float64 {
 type report struct {
 	mu      sync.Mutex
 	figures []figure
+	notes   []string // printed under the figures: what the run could not do as asked, and why
+}
+
+func (r *report) addNote(s string) {
+	r.mu.Lock()
+	r.notes = append(r.notes, s)
+	r.mu.Unlock()
 }
 
 func (r *report) add(f figure) {
@@ -85,6 +92,9 @@ func (r *report) print(w io.Writer, markdown bool) {
 	fmt.Fprintln(w, "== figures")
 	for _, f := range r.figures {
 		fmt.Fprintln(w, f.line())
+	}
+	for _, n := range r.notes {
+		fmt.Fprintln(w, "note:", n)
 	}
 	if !markdown {
 		return

@@ -22,15 +22,19 @@ type sock struct {
 	wmu  sync.Mutex
 }
 
-// sourceIPs spreads client connections over 127.0.0.x source addresses,
-// each with its own ephemeral port range (about 28 000 ports each).
+// sourceIPs spreads client connections over 127.0.0.2 … 127.0.0.254, at
+// most perSourceIP on each. One allocator serves a whole invocation: a
+// closed client connection holds its source port in TIME_WAIT for a minute,
+// so P3 after P2 and P2x must not reuse their addresses (P3's 19 000
+// connections once failed at 8 344 on 127.0.0.2 that way). 8 000 stays well
+// inside the 28 232 ports of the default ephemeral range.
 type sourceIPs struct{ n atomic.Int64 }
 
-const perSourceIP = 20_000
+const perSourceIP = 8000
 
 func (s *sourceIPs) next() net.IP {
 	i := s.n.Add(1) - 1
-	return net.IPv4(127, 0, 0, byte(2+i/perSourceIP))
+	return net.IPv4(127, 0, 0, byte(2+(i/perSourceIP)%253))
 }
 
 // dialSock connects, answers the open packet with a CONNECT carrying token
