@@ -13,51 +13,79 @@ import (
 	"parley/presence"
 )
 
-// BenchmarkBeat measures one heartbeat (refresh in batches, plus a sweep
-// finding nothing) of a node holding 10,000 users, against real Redis.
-func BenchmarkBeat(b *testing.B) {
+// baselines holds this run's baseline timings (x-baseline ratios).
+var baselines testutil.Baselines
+
+// benchTracker starts a tracker on real Redis under a fresh prefix, removed
+// after the benchmark. The heartbeat is long: the benchmark beats itself.
+func benchTracker(b *testing.B) (*presence.Tracker, *redis.Client, chat.Domain) {
 	rdb := testutil.Redis(b)
 	keys := chat.Keys{Prefix: testutil.Prefix(b)}
 	b.Cleanup(func() { deleteUnder(rdb, keys.Prefix) })
-	d := chat.Domain(testutil.Domain(b))
-	ctx := context.Background()
 	tr := presence.New(rdb, keys, presence.Options{Heartbeat: time.Hour})
-	if err := tr.Start(ctx); err != nil {
+	if err := tr.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	return tr, rdb, chat.Domain(testutil.Domain(b))
+}
+
+// pings is the baseline of a Redis path: n bare round trips.
+func pings(b *testing.B, rdb *redis.Client, n int) {
+	ctx := context.Background()
+	for b.Loop() {
+		for range n {
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkBeat measures one heartbeat (refresh in batches, plus a sweep
+// finding nothing) of a node holding 10,000 users, against real Redis,
+// over the bare round trips it needs (one per batch of DefaultBatch users).
+func BenchmarkBeat(b *testing.B) {
 	const users = 10_000
+	tr, rdb, d := benchTracker(b)
+	ctx := context.Background()
 	for i := range users {
 		if err := tr.Connect(ctx, d, chat.UserID(fmt.Sprint(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		tr.Beat(ctx)
-	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/users*1000, "ns/user")
+	b.Run("baseline-pings", func(b *testing.B) {
+		pings(b, rdb, users/presence.DefaultBatch)
+		baselines.Keep(b, "beat")
+	})
+	b.Run("parley", func(b *testing.B) {
+		for b.Loop() {
+			tr.Beat(ctx)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/users, "ns/user")
+		baselines.Report(b, "beat")
+	})
 }
 
 // BenchmarkConnectDisconnect measures a user's first device arriving and
-// leaving (two scripts; no DM peers to tell).
+// leaving (two scripts; no DM peers to tell) over two bare round trips.
 func BenchmarkConnectDisconnect(b *testing.B) {
-	rdb := testutil.Redis(b)
-	keys := chat.Keys{Prefix: testutil.Prefix(b)}
-	b.Cleanup(func() { deleteUnder(rdb, keys.Prefix) })
-	d := chat.Domain(testutil.Domain(b))
+	tr, rdb, d := benchTracker(b)
 	ctx := context.Background()
-	tr := presence.New(rdb, keys, presence.Options{Heartbeat: time.Hour})
-	if err := tr.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if err := tr.Connect(ctx, d, "1"); err != nil {
-			b.Fatal(err)
+	b.Run("baseline-pings", func(b *testing.B) {
+		pings(b, rdb, 2)
+		baselines.Keep(b, "connect")
+	})
+	b.Run("parley", func(b *testing.B) {
+		for b.Loop() {
+			if err := tr.Connect(ctx, d, "1"); err != nil {
+				b.Fatal(err)
+			}
+			if err := tr.Disconnect(ctx, d, "1"); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if err := tr.Disconnect(ctx, d, "1"); err != nil {
-			b.Fatal(err)
-		}
-	}
+		baselines.Report(b, "connect")
+	})
 }
 
 func deleteUnder(rdb *redis.Client, prefix string) {

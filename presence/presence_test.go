@@ -124,6 +124,16 @@ func (w *world) drain() []string {
 	}
 }
 
+// connect counts a device of each user in on tr, failing the test on error.
+func (w *world) connect(t *testing.T, tr *presence.Tracker, users ...chat.UserID) {
+	t.Helper()
+	for _, u := range users {
+		if err := tr.Connect(context.Background(), w.domain, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (w *world) lookup(tr *presence.Tracker, u chat.UserID) presence.Status {
 	w.t.Helper()
 	st, err := tr.Lookup(context.Background(), w.domain, []chat.UserID{u})
@@ -225,15 +235,9 @@ func TestDeadNodeSwept(t *testing.T) {
 			w := newWorld(t)
 			ctx := context.Background()
 			a, b, c := w.node("A"), w.node("B"), w.node("C")
-			for _, u := range []chat.UserID{"1", "2", "3"} { // 3 users: two batches of 2
-				if err := a.Connect(ctx, w.domain, u); err != nil {
-					t.Fatal(err)
-				}
-			}
+			w.connect(t, a, "1", "2", "3") // 3 users: two batches of 2
 			if tt.alsoOnB {
-				if err := b.Connect(ctx, w.domain, "1"); err != nil {
-					t.Fatal(err)
-				}
+				w.connect(t, b, "1")
 			}
 			w.drain()
 			lastBeat := w.clock.now().UnixMilli()
@@ -305,9 +309,7 @@ func TestStalledNodeRejoins(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	a, b := w.node("A"), w.node("B")
-	if err := a.Connect(ctx, w.domain, "1"); err != nil {
-		t.Fatal(err)
-	}
+	w.connect(t, a, "1")
 	w.drain()
 	w.clock.add(expiry + time.Millisecond)
 	b.Beat(ctx)
@@ -340,11 +342,7 @@ func TestHeartbeatKeepsUsersOnline(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	a, b := w.node("A"), w.node("B")
-	for _, u := range []chat.UserID{"1", "2", "3"} {
-		if err := a.Connect(ctx, w.domain, u); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.connect(t, a, "1", "2", "3")
 	w.drain()
 	for range 10 {
 		w.clock.add(beat)
@@ -368,14 +366,8 @@ func TestCloseAnnouncesOffline(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	a, b := w.node("A"), w.node("B")
-	for _, n := range []*presence.Tracker{a, a, b} {
-		if err := n.Connect(ctx, w.domain, "1"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := a.Connect(ctx, w.domain, "2"); err != nil {
-		t.Fatal(err)
-	}
+	w.connect(t, a, "1", "1", "2")
+	w.connect(t, b, "1")
 	w.drain()
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -402,12 +394,8 @@ func TestOutageSweepsNobody(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	a, b := w.node("A"), w.node("B")
-	if err := a.Connect(ctx, w.domain, "1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Connect(ctx, w.domain, "2"); err != nil {
-		t.Fatal(err)
-	}
+	w.connect(t, a, "1")
+	w.connect(t, b, "2")
 	a.Beat(ctx)
 	b.Beat(ctx)
 	w.drain()
