@@ -144,6 +144,22 @@ test('two demo pages chat live; 50 sends arrive once and in order; a restart los
     await waitMessages(page2, (ms) => ms.length === 2, 'reply once on page 2');
     await page1.locator('#inbox li[data-peer="2"] .latest', { hasText: 'hello from page 2' }).waitFor();
 
+    // Each page marks the open conversation read, so each sees its own
+    // message "seen" (message:read); both show the peer online; typing on
+    // one page shows on the other (the page sends at most one a second, so
+    // keep typing until it shows).
+    await page1.locator(`#messages li[data-id="${sent.id}"] .seen`).waitFor({ timeout: 10_000 });
+    await page2.locator('#messages li.mine .seen').waitFor({ timeout: 10_000 });
+    await page1.locator('#presence[data-online="true"]').waitFor({ timeout: 10_000 });
+    await page2.locator('#presence[data-online="true"]').waitFor({ timeout: 10_000 });
+    const typingShown = page1.locator('#typing', { hasText: 'user 2 is typing' });
+    for (let i = 0; !(await typingShown.count()); i++) {
+      assert.ok(i < 40, 'typing indicator never showed on page 1');
+      await page2.fill('#composer input', 'typing ' + i);
+      await new Promise((ok) => setTimeout(ok, 250));
+    }
+    await page2.fill('#composer input', '');
+
     // Page 1 edits its message (the page asks with prompt()).
     page1.once('dialog', (d) => d.accept('edited from page 1'));
     await page1.click(`#messages li[data-id="${sent.id}"] button.edit`);
