@@ -49,8 +49,17 @@ type realtimeOptions struct {
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
 	opts := socket.DefaultServerOptions()
+	// pingTimeout is longer than pingInterval on purpose. engine.io v2.5.0
+	// sends a ping and only then arms the pong timer: a pong handled in
+	// between (a client that answers at once while the pinging goroutine
+	// is descheduled, as on a busy machine) cancels the old timer, and the
+	// new one, which nothing cancels, closed the socket with "ping timeout"
+	// 20 s later (bench/load P2 under load: close 1006, and the lost
+	// deliveries of those sockets). A timeout longer than the interval lets
+	// the next ping cancel such a timer first; a dead peer is still noticed
+	// within 55 s.
 	opts.SetPingInterval(25 * time.Second)
-	opts.SetPingTimeout(20 * time.Second)
+	opts.SetPingTimeout(30 * time.Second)
 	opts.SetMaxHttpBufferSize(64 << 10)
 	// engine.io v2.5.0 writes a broadcast's pre-encoded websocket frame and
 	// then returns, dropping every other packet flushed in the same batch:

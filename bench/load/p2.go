@@ -21,6 +21,7 @@ type p2Result struct {
 	sent, failed, skipped  int64     // POSTs answered 201 / anything else / not sent: the server fell behind
 	expected, delivered    int64     // deliveries: two per sent message (both parties' rooms)
 	lost, dup, stray       int64     // expected but never seen; seen more than once; seen for a failed send
+	dropped                int64     // client connections that ended during the run (closed by the server)
 	lat                    latencies // send (before the POST) to receipt at the client
 	post                   latencies // POST round trip of the successful sends: the send path alone
 	sendRate, deliveryRate float64
@@ -65,6 +66,7 @@ func addDelivery(r *report, scenario string, base, big p2Result) {
 	r.addInfo(scenario, "deliveries (2 per send)", "count", float64(big.delivered), float64(base.delivered))
 	r.addAbs(scenario, "lost deliveries", "count", float64(big.lost), float64(base.lost), 0)
 	r.addAbs(scenario, "duplicated deliveries", "count", float64(big.dup), float64(base.dup), 0)
+	r.addAbs(scenario, "client connections dropped by the server", "count", float64(big.dropped), float64(base.dropped), 0)
 	r.addAbs(scenario, "failed sends + stray events", "count", float64(big.failed+big.stray), float64(base.failed+base.stray), 0)
 	r.addAbs(scenario, "sends skipped (server behind)", "count", float64(big.skipped), float64(base.skipped), 0)
 	r.addInfo(scenario, "POST (send path alone) latency p50", "ms", big.post.pct(50), base.post.pct(50))
@@ -268,16 +270,33 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // a duplicate would arrive about as late as the last delivery
+	for u, s := range socks {
+		if s == nil {
+			continue
+		}
+		if err := s.endErr(); err != nil {
+			res.dropped++
+			if res.dropped <= 3 {
+				logf("dropped: user %d's connection ended: %v", u, err)
+			}
+		}
+	}
 	for i := range total {
 		c0, c1 := counts[2*i].Load(), counts[2*i+1].Load()
 		if !okSend[i].Load() {
 			res.stray += int64(c0 + c1)
 			continue
 		}
-		for _, c := range []int32{c0, c1} {
+		for side, c := range []int32{c0, c1} {
 			switch {
 			case c == 0:
 				res.lost++
+				if res.lost <= 5 {
+					p := pairs[i].Load()
+					u := []int64{p >> 32, p & 0xffffffff}[side]
+					logf("lost: message %d from user %d to user %d never reached user %d (connection ended: %v)",
+						i, p>>32, p&0xffffffff, u, socks[u].endErr() != nil)
+				}
 			case c > 1:
 				res.dup += int64(c - 1)
 			}
@@ -293,8 +312,8 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 	}
 	res.post = res.post.sorted()
 	mu.Unlock()
-	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d p50 %.2fms p99 %.2fms p99.9 %.2fms; POST p50 %.2fms p99 %.2fms; cores busy: nodes %.2f tool %.2f redis %.2f",
-		clients, res.sent, res.failed, res.skipped, res.delivered, res.expected, res.lost, res.dup, res.stray,
+	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d dropped %d p50 %.2fms p99 %.2fms p99.9 %.2fms; POST p50 %.2fms p99 %.2fms; cores busy: nodes %.2f tool %.2f redis %.2f",
+		clients, res.sent, res.failed, res.skipped, res.delivered, res.expected, res.lost, res.dup, res.stray, res.dropped,
 		res.lat.pct(50), res.lat.pct(99), res.lat.pct(99.9), res.post.pct(50), res.post.pct(99), res.nodeCores, res.toolCores, res.redisCores)
 	return res, nil
 }

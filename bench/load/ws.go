@@ -18,8 +18,10 @@ import (
 // small buffers and one reader goroutine, so tens of thousands fit in the
 // tool process. It answers pings and hands "42" event packets to onEvent.
 type sock struct {
-	conn *websocket.Conn
-	wmu  sync.Mutex
+	conn  *websocket.Conn
+	wmu   sync.Mutex
+	ended atomic.Bool // the read loop stopped: the connection is gone
+	why   error       // why it stopped; written before ended is set
 }
 
 // sourceIPs spreads client connections over 127.0.0.2 … 127.0.0.254, at
@@ -95,11 +97,13 @@ func (s *sock) loop(onEvent func([]byte)) {
 	for {
 		_, msg, err := s.conn.ReadMessage()
 		if err != nil {
+			s.end(err)
 			return
 		}
 		switch {
 		case len(msg) == 1 && msg[0] == '2':
-			if s.write("3") != nil {
+			if err := s.write("3"); err != nil {
+				s.end(fmt.Errorf("pong: %w", err))
 				return
 			}
 		case len(msg) > 2 && msg[0] == '4' && msg[1] == '2':
@@ -108,6 +112,19 @@ func (s *sock) loop(onEvent func([]byte)) {
 			}
 		}
 	}
+}
+
+func (s *sock) end(err error) {
+	s.why = err
+	s.ended.Store(true)
+}
+
+// endErr is why the connection ended, or nil while it is open.
+func (s *sock) endErr() error {
+	if !s.ended.Load() {
+		return nil
+	}
+	return s.why
 }
 
 func (s *sock) close() { _ = s.conn.Close() }
