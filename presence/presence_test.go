@@ -417,3 +417,34 @@ func TestOutageSweepsNobody(t *testing.T) {
 		t.Errorf("node ids %s, %s: a node was swept", a.NodeID(), b.NodeID())
 	}
 }
+
+// TestBlocksHidePresence: a user who blocked the watcher, or whom the
+// watcher blocked, goes online and offline without telling the watcher.
+func TestBlocksHidePresence(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a := w.node("A")
+	blocks := []struct{ owner, target chat.UserID }{{"1", "watcher"}, {"watcher", "2"}}
+	for _, b := range blocks {
+		if err := w.rdb.SAdd(ctx, w.keys.Blocks(w.domain, b.owner), string(b.target)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.connect(t, a, "1", "2")
+	if err := a.Disconnect(ctx, w.domain, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.drain(); len(got) != 0 {
+		t.Errorf("events %v, want none across a block", got)
+	}
+	for _, b := range blocks {
+		w.rdb.SRem(ctx, w.keys.Blocks(w.domain, b.owner), string(b.target))
+	}
+	if err := a.Disconnect(ctx, w.domain, "2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.drain(); !equal(got, []string{"2 off"}) {
+		t.Errorf("events %v, want [2 off] once unblocked", got)
+	}
+}
