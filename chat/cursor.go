@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // MaxEpoch bounds since/until (year 9999 in Unix ms), so a time bound is
@@ -141,10 +142,38 @@ func epochArg(p *int64) string {
 
 // readDM runs page.lua with args and decodes its reply.
 func (s *Store) readDM(ctx context.Context, op string, conv Conversation, args ...any) (HistoryPage, error) {
+	// The page and both read horizons in one round trip: every history shows
+	// "seen" as the horizons say (ApplyReadMarks).
 	keys := []string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.TimeIndex(conv)}
-	res, err := s.page.Run(ctx, s.rdb, keys, args...).Slice()
+	var page *redis.Cmd
+	var marks [2]*redis.StringCmd
+	read := func() error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			page = s.page.EvalSha(ctx, p, keys, args...)
+			marks[0] = p.HGet(ctx, s.keys.Read(conv.Domain, conv.Lo), string(conv.Hi))
+			marks[1] = p.HGet(ctx, s.keys.Read(conv.Domain, conv.Hi), string(conv.Lo))
+			return nil
+		})
+		return err
+	}
+	err := read()
+	if redis.HasErrorPrefix(page.Err(), "NOSCRIPT") { // a fresh or flushed Redis: load the script once
+		if err = s.page.Load(ctx, s.rdb).Err(); err == nil {
+			err = read()
+		}
+	}
+	if err != nil && err != redis.Nil {
+		return HistoryPage{}, StoreError(op, err)
+	}
+	res, err := page.Slice()
 	if err != nil {
 		return HistoryPage{}, StoreError(op, err)
+	}
+	var rm [2]ReadMark
+	for i, c := range marks {
+		if rm[i], err = ParseReadMark(c.Val()); err != nil {
+			return HistoryPage{}, errorf(op, "%w", err)
+		}
 	}
 	if len(res) == 1 && res[0] == int64(-1) {
 		return HistoryPage{}, E(op, NotFound, "cursor message not found", nil)
@@ -168,6 +197,7 @@ func (s *Store) readDM(ctx context.Context, op string, conv Conversation, args .
 		m.Seq, _ = strconv.ParseInt(fmt.Sprint(res[i]), 10, 64)
 		msgs = append(msgs, m)
 	}
+	ApplyReadMarks(conv, rm[0], rm[1], msgs)
 	p := HistoryPage{Total: total, Messages: msgs}
 	if len(msgs) > 0 {
 		p.Older, p.Newer = older == 1, newer == 1

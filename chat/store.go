@@ -191,7 +191,8 @@ type HistoryPage struct {
 }
 
 // History returns page p of conv: page 1 holds the newest messages, each page
-// is in chronological order. It costs O(log N + page size). A page past the
+// is in chronological order, with "seen" as both read horizons say. It
+// costs O(log N + page size) in one round trip. A page past the
 // end, or an empty conversation, is an empty page with the right total.
 func (s *Store) History(ctx context.Context, conv Conversation, p Page) (HistoryPage, error) {
 	return s.readDM(ctx, "chat.History", conv, "page", p.Start(), p.Stop())

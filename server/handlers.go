@@ -21,7 +21,6 @@ type (
 		Edit(ctx context.Context, r chat.EditRequest) (chat.Message, chat.Conversation, error)
 		Delete(ctx context.Context, r chat.DeleteRequest) (chat.Message, chat.Conversation, error)
 		MarkRead(ctx context.Context, d chat.Domain, caller, peer chat.UserID, upTo string) (chat.ReadState, chat.Conversation, error)
-		ReadMarks(ctx context.Context, conv chat.Conversation) (lo, hi chat.ReadMark, err error)
 	}
 	blockStore interface {
 		Block(ctx context.Context, d chat.Domain, u, target chat.UserID) error
@@ -196,12 +195,6 @@ func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r 
 			writeError(c, log, err)
 			return
 		}
-		lo, hi, err := chats.ReadMarks(c.Request.Context(), conv)
-		if err != nil {
-			writeError(c, log, err)
-			return
-		}
-		chat.ApplyReadMarks(conv, lo, hi, page.Messages)
 		found := users.Lookup(c.Request.Context(), []string{string(conv.Lo), string(conv.Hi)})
 		msgs := make([]messageJSON, len(page.Messages))
 		for i, m := range page.Messages {
