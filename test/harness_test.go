@@ -179,6 +179,7 @@ type call struct {
 	contentType  string // default application/json when there is a body; "-" sends none
 	host         string
 	header       map[string]string
+	addHeader    http.Header // added after header, repeated names kept
 }
 
 // do sends c and checks the response against api/openapi.yaml.
@@ -216,6 +217,11 @@ func (n *node) do(t testing.TB, c call) reply {
 	}
 	for k, v := range c.header {
 		req.Header.Set(k, v)
+	}
+	for k, vs := range c.addHeader {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	if c.host != "" {
 		req.Host = c.host
