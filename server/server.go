@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	neturl "net/url"
-	"os"
 	"sync"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"parley/api"
-	"parley/auth"
 	"parley/chat"
 	"parley/config"
 	"parley/inbox"
@@ -52,19 +50,14 @@ func WithDevUsers(users []DevUser) Option { return func(d *routeDeps) { d.devTok
 // New wires a server from cfg on the Redis client rdb. It adds a metrics
 // hook to rdb.
 func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ...Option) (*Server, error) {
-	verifier, err := newVerifier(cfg)
+	authn, err := newAuthenticator(cfg)
 	if err != nil {
 		return nil, err
-	}
-	hostDomains := make(map[string]chat.Domain, len(cfg.Domains))
-	for host, handle := range cfg.Domains {
-		hostDomains[host] = chat.Domain(handle)
 	}
 	keys := chat.Keys{Prefix: cfg.KeyPrefix}
 	users := userapi.New(userapi.Options{URLTemplate: cfg.UserAPIURL, Header: cfg.UserAPIHeader,
 		Timeout: cfg.UserAPITimeout, TTL: cfg.UserCacheTTL, Logger: log})
 
-	authn := authenticator{verifier: verifier, hostDomains: hostDomains, defaultDomain: chat.Domain(cfg.DefaultDomain)}
 	render := renderer{numericIDs: cfg.NumericIDs}
 	spec, err := openAPIJSON(api.SpecYAML())
 	if err != nil {
@@ -149,27 +142,6 @@ func (s *Server) Close() {
 			c()
 		}
 	})
-}
-
-func newVerifier(cfg config.Config) (*auth.Verifier, error) {
-	ac := auth.Config{Algorithms: cfg.JWTAlgorithms, UserClaim: cfg.JWTUserClaim, DomainClaim: cfg.JWTDomainClaim,
-		RequireExp: cfg.JWTRequireExp, Leeway: cfg.JWTLeeway, Secret: []byte(cfg.JWTSecret),
-		AdminClaim: cfg.AdminClaim, AdminValue: cfg.AdminValue}
-	if cfg.JWTSecret == "" {
-		ac.Secret = nil
-	}
-	if cfg.JWTPublicKeyFile != "" {
-		pem, err := os.ReadFile(cfg.JWTPublicKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("PARLEY_JWT_PUBLIC_KEY_FILE: %w", err)
-		}
-		ac.PublicKeyPEM = pem
-	}
-	v, err := auth.NewVerifier(ac)
-	if err != nil {
-		return nil, fmt.Errorf("jwt: %w", err)
-	}
-	return v, nil
 }
 
 // OpenRedis connects to url with timeouts short enough that a dead Redis
