@@ -1,4 +1,4 @@
-package server
+package realtime
 
 import (
 	"context"
@@ -53,7 +53,7 @@ func (l *memLog) LastEventID(context.Context, chat.Domain, chat.UserID) (int64, 
 // hubFixture is a hub on real Redis pub/sub (for the subscription
 // confirmation) whose events the test offers directly.
 type hubFixture struct {
-	h   *hub
+	h   *Hub
 	log *memLog
 	got chan chat.Event
 }
@@ -61,8 +61,8 @@ type hubFixture struct {
 func newHubFixture(t *testing.T) *hubFixture {
 	t.Helper()
 	f := &hubFixture{log: &memLog{}, got: make(chan chat.Event, 10_000)}
-	f.h = newHub(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, f.log, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	t.Cleanup(f.h.close)
+	f.h = New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, f.log, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(f.h.Close)
 	return f
 }
 
@@ -75,7 +75,7 @@ func (f *hubFixture) sub(t *testing.T, u chat.UserID, after int64, deliver func(
 	if resync == nil {
 		resync = func(string) { f.got <- chat.Event{ID: -1, Type: "resync"} }
 	}
-	stop := f.h.subscribe("d", u, after, deliver, resync)
+	stop := f.h.Subscribe("d", u, after, deliver, resync)
 	t.Cleanup(stop)
 	f.h.mu.Lock()
 	defer f.h.mu.Unlock()

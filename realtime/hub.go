@@ -1,4 +1,4 @@
-package server
+package realtime
 
 import (
 	"context"
@@ -13,13 +13,13 @@ import (
 	"parley/chat"
 )
 
-// eventLog is the slice of chat.Store the hub reads.
-type eventLog interface {
+// EventLog is the slice of chat.Store the hub reads.
+type EventLog interface {
 	EventsAfter(ctx context.Context, d chat.Domain, u chat.UserID, after, limit int64) ([]chat.Event, int64, bool, error)
 	LastEventID(ctx context.Context, d chat.Domain, u chat.UserID) (int64, error)
 }
 
-// hub delivers users' events to this node's live connections (sockets and
+// Hub delivers users' events to this node's live connections (sockets and
 // SSE streams), gap-free and duplicate-free. The send/edit/delete scripts
 // publish each event on the user's channel in the same atomic step that
 // logs it; the hub subscribes to the channels of users connected here and
@@ -30,10 +30,10 @@ type eventLog interface {
 // queue is empty, so an idle connection costs the hub no goroutine.
 // Several nodes need nothing more: each subscribes to Redis for its own
 // users.
-type hub struct {
+type Hub struct {
 	rdb  redis.UniversalClient
 	keys chat.Keys
-	log  eventLog
+	log  EventLog
 	lg   *slog.Logger
 	ps   *redis.PubSub
 	// ctx bounds the log reads; close cancels it.
@@ -60,21 +60,23 @@ const (
 	readyWait   = 2 * time.Second
 )
 
-func newHub(rdb redis.UniversalClient, keys chat.Keys, log eventLog, lg *slog.Logger) *hub {
+// New starts a hub on rdb's pub/sub that reads missed events from log.
+func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, lg *slog.Logger) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hub{rdb: rdb, keys: keys, log: log, lg: lg, ps: rdb.Subscribe(context.Background()),
+	h := &Hub{rdb: rdb, keys: keys, log: log, lg: lg, ps: rdb.Subscribe(context.Background()),
 		ctx: ctx, cancel: cancel, chans: map[string]*channel{}}
 	go h.receive()
 	return h
 }
 
-func (h *hub) close() {
+// Close stops the hub: no log read starts after it returns.
+func (h *Hub) Close() {
 	h.cancel()
 	_ = h.ps.Close()
 }
 
 // receive routes published events to the subscribers of their channel.
-func (h *hub) receive() {
+func (h *Hub) receive() {
 	for msg := range h.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
@@ -102,7 +104,7 @@ func (h *hub) receive() {
 // after the pub/sub connection was re-established when Redis restarted or
 // the link dropped) makes the channel's subscribers read the log, so a
 // publish they could not hear is still delivered.
-func (h *hub) confirmed(name string) {
+func (h *Hub) confirmed(name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.chans[name]
@@ -117,7 +119,7 @@ func (h *hub) confirmed(name string) {
 
 // subscriber is one live connection's view of its user's events.
 type subscriber struct {
-	h      *hub
+	h      *Hub
 	domain chat.Domain
 	user   chat.UserID
 	// deliver sends one event on the transport; resync tells the client the
@@ -273,10 +275,10 @@ func (s *subscriber) isStopped() bool {
 	return s.stopped
 }
 
-// subscribe starts delivering u's events to deliver. after is the last event
+// Subscribe starts delivering u's events to deliver. after is the last event
 // id the client has (it gets everything after it), or -1 for live events
 // only. The returned stop ends the delivery; it is safe to call twice.
-func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
+func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
 	s := &subscriber{h: h, domain: d, user: u, deliver: deliver, resync: resync, last: after}
 	name := h.keys.EventLog(d, u)
 	h.mu.Lock()
@@ -320,6 +322,12 @@ func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 			_ = h.ps.Unsubscribe(context.Background(), name)
 		}
 	}
+}
+
+// LastEventID is the id of u's last logged event (0 when none): the
+// position of a client that wants live events only.
+func (h *Hub) LastEventID(ctx context.Context, d chat.Domain, u chat.UserID) (int64, error) {
+	return h.log.LastEventID(ctx, d, u)
 }
 
 // catchUp delivers events after last from the log, up to (not including)
