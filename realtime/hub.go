@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,12 @@ type Hub struct {
 	// ctx bounds the log reads; close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// reads holds a token per log read under way: at most cap(reads) run
+	// at once on the node, however many connections need one (all of them
+	// after the pub/sub connection comes back).
+	reads              chan struct{}
+	retryMin, retryMax time.Duration
+	metrics            Metrics
 
 	mu    sync.Mutex
 	chans map[string]*channel
@@ -60,11 +67,59 @@ const (
 	readyWait   = 2 * time.Second
 )
 
+// Defaults of Options.
+const (
+	DefaultMaxReads = 8
+	DefaultRetryMin = 50 * time.Millisecond
+	DefaultRetryMax = 2 * time.Second
+)
+
+// Options configure a Hub. Zero values take the defaults.
+type Options struct {
+	// MaxReads bounds the event log reads the hub runs at once.
+	MaxReads int
+	// A failed log read is retried after a delay that starts at RetryMin
+	// and doubles up to RetryMax, each drawn at random from its upper half.
+	RetryMin, RetryMax time.Duration
+	Log                *slog.Logger
+	Metrics            Metrics // nil: not counted
+}
+
+// Metrics receives the hub's counts; the server exports them.
+type Metrics interface {
+	// LogReadRetried counts a failed log read that will be tried again.
+	LogReadRetried()
+	// LogReadsPending moves the number of log reads asked for and not yet
+	// done (waiting for a turn, running, or waiting to retry).
+	LogReadsPending(delta int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) LogReadRetried()     {}
+func (noMetrics) LogReadsPending(int) {}
+
 // New starts a hub on rdb's pub/sub that reads missed events from log.
-func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, lg *slog.Logger) *Hub {
+func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, o Options) *Hub {
+	if o.MaxReads <= 0 {
+		o.MaxReads = DefaultMaxReads
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{rdb: rdb, keys: keys, log: log, lg: lg, ps: rdb.Subscribe(context.Background()),
-		ctx: ctx, cancel: cancel, chans: map[string]*channel{}}
+	h := &Hub{rdb: rdb, keys: keys, log: log, lg: o.Log, ps: rdb.Subscribe(context.Background()),
+		ctx: ctx, cancel: cancel, chans: map[string]*channel{},
+		reads: make(chan struct{}, o.MaxReads), retryMin: o.RetryMin, retryMax: o.RetryMax, metrics: o.Metrics}
 	go h.receive()
 	return h
 }
@@ -130,6 +185,8 @@ type subscriber struct {
 	// running is set while a work goroutine exists; whoever sets it starts
 	// one, so there is at most one and events stay in order.
 	running atomic.Bool
+	// done is closed by stop: it ends a wait for a log read or its retry.
+	done chan struct{}
 
 	mu      sync.Mutex
 	ready   bool         // the replay may start: the channel is live, or readyWait passed
@@ -279,7 +336,7 @@ func (s *subscriber) isStopped() bool {
 // id the client has (it gets everything after it), or -1 for live events
 // only. The returned stop ends the delivery; it is safe to call twice.
 func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
-	s := &subscriber{h: h, domain: d, user: u, deliver: deliver, resync: resync, last: after}
+	s := &subscriber{h: h, domain: d, user: u, deliver: deliver, resync: resync, last: after, done: make(chan struct{})}
 	name := h.keys.EventLog(d, u)
 	h.mu.Lock()
 	c := h.chans[name]
@@ -309,6 +366,7 @@ func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 			return
 		}
 		s.stopped, s.queue = true, nil
+		close(s.done)
 		if s.wait != nil {
 			s.wait.Stop()
 			s.wait = nil
@@ -335,12 +393,10 @@ func (h *Hub) LastEventID(ctx context.Context, d chat.Domain, u chat.UserID) (in
 // the log no longer reaches back to last, the client is told to resync and
 // delivery goes on from the log's head.
 func (s *subscriber) catchUp(last, until int64) int64 {
-	h := s.h
 	for {
-		evs, head, gone, err := h.log.EventsAfter(h.ctx, s.domain, s.user, last, replayBatch)
-		if err != nil {
-			h.lg.Warn("event replay failed", "user", string(s.user), "err", err)
-			return last
+		evs, head, gone, ok := s.eventsAfter(last)
+		if !ok {
+			return last // stopped
 		}
 		if gone {
 			if !s.isStopped() {
@@ -359,4 +415,53 @@ func (s *subscriber) catchUp(last, until int64) int64 {
 			return last
 		}
 	}
+}
+
+// eventsAfter reads the log after id after, retrying a failed read with
+// backoff until one succeeds: a read that failed once must not leave the
+// client without the events it missed, or drop the live event that exposed
+// a gap. ok is false when the subscriber stopped or the hub closed first.
+func (s *subscriber) eventsAfter(after int64) (evs []chat.Event, head int64, gone, ok bool) {
+	h := s.h
+	h.metrics.LogReadsPending(1)
+	defer h.metrics.LogReadsPending(-1)
+	for attempt := 0; ; attempt++ {
+		select {
+		case h.reads <- struct{}{}:
+		case <-s.done:
+			return nil, 0, false, false
+		case <-h.ctx.Done():
+			return nil, 0, false, false
+		}
+		evs, head, gone, err := h.log.EventsAfter(h.ctx, s.domain, s.user, after, replayBatch)
+		<-h.reads
+		if err == nil {
+			return evs, head, gone, true
+		}
+		if attempt == 0 {
+			h.lg.Warn("event log read failed; retrying", "user", string(s.user), "err", err)
+		}
+		h.metrics.LogReadRetried()
+		t := time.NewTimer(h.backoff(attempt))
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+			return nil, 0, false, false
+		case <-h.ctx.Done():
+			t.Stop()
+			return nil, 0, false, false
+		}
+	}
+}
+
+// backoff is the delay before retry attempt+1: retryMin doubled attempt
+// times, capped at retryMax, drawn at random from its upper half so that
+// the connections of one outage do not retry in step.
+func (h *Hub) backoff(attempt int) time.Duration {
+	d := h.retryMax
+	if attempt < 30 {
+		d = min(h.retryMin<<attempt, h.retryMax)
+	}
+	return d/2 + rand.N(d/2+1)
 }

@@ -2,9 +2,10 @@ package realtime
 
 import (
 	"context"
-	"io"
-	"log/slog"
+	"errors"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,15 @@ type memLog struct {
 	mu      sync.Mutex
 	n       int64
 	trimmed int64
+	fails   int // the next fails reads fail
+	reads   int // reads so far, failed ones included
+}
+
+// failNext makes the next k reads fail.
+func (l *memLog) failNext(k int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fails = k
 }
 
 func (l *memLog) append(k int64) []chat.Event {
@@ -34,6 +44,11 @@ func (l *memLog) append(k int64) []chat.Event {
 func (l *memLog) EventsAfter(_ context.Context, _ chat.Domain, _ chat.UserID, after, limit int64) ([]chat.Event, int64, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.reads++
+	if l.fails > 0 {
+		l.fails--
+		return nil, 0, false, errors.New("log unavailable")
+	}
 	if after > l.n || after < l.trimmed {
 		return nil, l.n, true, nil
 	}
@@ -61,7 +76,7 @@ type hubFixture struct {
 func newHubFixture(t *testing.T) *hubFixture {
 	t.Helper()
 	f := &hubFixture{log: &memLog{}, got: make(chan chat.Event, 10_000)}
-	f.h = New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, f.log, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f.h = New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, f.log, Options{})
 	t.Cleanup(f.h.Close)
 	return f
 }
@@ -215,5 +230,140 @@ func TestHubNoDeliveryAfterStop(t *testing.T) {
 	defer f.h.mu.Unlock()
 	if len(f.h.chans) != 0 {
 		t.Fatalf("channels still subscribed: %d", len(f.h.chans))
+	}
+}
+
+func TestHubReplayRetriedAfterFailedReads(t *testing.T) {
+	f := newHubFixture(t)
+	f.log.append(10)
+	f.log.failNext(3)
+	s, _ := f.sub(t, "1", 4, nil, nil)
+	f.want(t, seq(5, 10)...) // with no new event to prompt a read
+	idle(t, s)
+	if len(f.got) != 0 {
+		t.Fatalf("%d events delivered twice", len(f.got))
+	}
+	f.log.mu.Lock()
+	defer f.log.mu.Unlock()
+	if f.log.reads != 4 {
+		t.Fatalf("%d log reads, want 3 failed and 1 good", f.log.reads)
+	}
+}
+
+func TestHubGapFillRetriedAfterFailedReads(t *testing.T) {
+	f := newHubFixture(t)
+	s, _ := f.sub(t, "1", 0, nil, nil)
+	idle(t, s)
+	evs := f.log.append(5)
+	f.log.failNext(2)
+	s.offer(evs[4]) // exposes the gap 1..4, which the log cannot fill at once
+	f.want(t, 1, 2, 3, 4, 5)
+	idle(t, s)
+	if len(f.got) != 0 {
+		t.Fatalf("%d events delivered twice", len(f.got))
+	}
+}
+
+// gatedLog holds every read until the test opens the gate, and records
+// how many ran at once.
+type gatedLog struct {
+	*memLog
+	gate            chan struct{}
+	mu              sync.Mutex
+	running, maxRun int
+}
+
+func (l *gatedLog) EventsAfter(ctx context.Context, d chat.Domain, u chat.UserID, after, limit int64) ([]chat.Event, int64, bool, error) {
+	l.mu.Lock()
+	l.running++
+	l.maxRun = max(l.maxRun, l.running)
+	l.mu.Unlock()
+	<-l.gate
+	l.mu.Lock()
+	l.running--
+	l.mu.Unlock()
+	return l.memLog.EventsAfter(ctx, d, u, after, limit)
+}
+
+func (l *gatedLog) counts() (running, maxRun int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.running, l.maxRun
+}
+
+// countMetrics records the hub's counts.
+type countMetrics struct {
+	retries, pending atomic.Int64
+}
+
+func (m *countMetrics) LogReadRetried()           { m.retries.Add(1) }
+func (m *countMetrics) LogReadsPending(delta int) { m.pending.Add(int64(delta)) }
+
+func TestHubBoundsConcurrentLogReads(t *testing.T) {
+	const users, maxReads = 20, 3
+	log := &gatedLog{memLog: &memLog{}, gate: make(chan struct{})}
+	log.append(1)
+	m := &countMetrics{}
+	h := New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, log, Options{MaxReads: maxReads, Metrics: m})
+	t.Cleanup(h.Close)
+	got := make(chan chat.UserID, users)
+	for i := range users {
+		u := chat.UserID(strconv.Itoa(i + 1))
+		t.Cleanup(h.Subscribe("d", u, 0, func(chat.Event) { got <- u }, func(string) {}))
+	}
+	// Every connection has asked for its replay; only maxReads run.
+	for deadline := time.Now().Add(10 * time.Second); m.pending.Load() < users; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d replays asked for", m.pending.Load(), users)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if running, _ := log.counts(); running == maxReads {
+			break
+		}
+		if time.Now().After(deadline) {
+			running, _ := log.counts()
+			t.Fatalf("%d log reads running, want %d", running, maxReads)
+		}
+	}
+	if _, maxRun := log.counts(); maxRun != maxReads {
+		t.Fatalf("%d log reads ran at once, want at most %d", maxRun, maxReads)
+	}
+	close(log.gate)
+	for range users {
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a replay never finished")
+		}
+	}
+	if _, maxRun := log.counts(); maxRun > maxReads {
+		t.Fatalf("%d log reads ran at once, want at most %d", maxRun, maxReads)
+	}
+	for deadline := time.Now().Add(10 * time.Second); m.pending.Load() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d log reads still pending", m.pending.Load())
+		}
+	}
+}
+
+func TestHubCountsRetries(t *testing.T) {
+	m := &countMetrics{}
+	log := &memLog{}
+	h := New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, log, Options{Metrics: m})
+	t.Cleanup(h.Close)
+	log.append(2)
+	log.failNext(2)
+	got := make(chan chat.Event, 10)
+	t.Cleanup(h.Subscribe("d", "1", 0, func(ev chat.Event) { got <- ev }, func(string) {}))
+	for range 2 {
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("replay never delivered")
+		}
+	}
+	if n := m.retries.Load(); n != 2 {
+		t.Fatalf("%d retries counted, want 2", n)
 	}
 }

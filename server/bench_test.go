@@ -107,7 +107,7 @@ func benchFanout(b *testing.B, n int) {
 	keys := chat.Keys{Prefix: testutil.Prefix(b)}
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := chat.NewStore(rdb, keys, chat.Limits{MaxText: 100}, time.Now)
-	h := delivery.New(rdb, keys, store, lg)
+	h := delivery.New(rdb, keys, store, delivery.Options{Log: lg})
 	rt := newRealtime(lg, authenticator{verifier: v, defaultDomain: "bench"}, render, h, realtimeOptions{})
 	srv := httptest.NewServer(rt.handler())
 	b.Cleanup(func() { rt.close(); h.Close(); srv.Close() })
