@@ -32,11 +32,10 @@ type EventLog interface {
 // Several nodes need nothing more: each subscribes to Redis for its own
 // users.
 type Hub struct {
-	rdb  redis.UniversalClient
 	keys chat.Keys
 	log  EventLog
 	lg   *slog.Logger
-	ps   *redis.PubSub
+	ps   pubSub
 	// ctx bounds the log reads; close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -55,6 +54,11 @@ type Hub struct {
 type channel struct {
 	subs      map[*subscriber]struct{}
 	confirmed bool // Redis confirmed the subscription: nothing published from now on is missed
+	// subscribed is what the hub last asked Redis for (SUBSCRIBE or
+	// UNSUBSCRIBE); syncing is set while a caller brings it in line with
+	// subs, outside h.mu (see sync). The channel leaves h.chans when it has
+	// no subscriber and is unsubscribed.
+	subscribed, syncing bool
 }
 
 // replayBatch bounds one log read; liveBuffer bounds each connection's
@@ -101,15 +105,28 @@ func (noMetrics) LogReadsPending(int) {}
 
 // New starts a hub on rdb's pub/sub that reads missed events from log.
 func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, o Options) *Hub {
+	return newHub(rdb.Subscribe(context.Background()), keys, log, o)
+}
+
+// pubSub is the slice of *redis.PubSub the hub uses.
+type pubSub interface {
+	Subscribe(ctx context.Context, channels ...string) error
+	Unsubscribe(ctx context.Context, channels ...string) error
+	ChannelWithSubscriptions(opts ...redis.ChannelOption) <-chan any
+	Close() error
+}
+
+func newHub(ps pubSub, keys chat.Keys, log EventLog, o Options) *Hub {
 	if o.MaxReads <= 0 {
 		o.MaxReads = DefaultMaxReads
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = DefaultRetryMin
 	}
-	if o.RetryMax < o.RetryMin {
-		o.RetryMax = max(DefaultRetryMax, o.RetryMin)
+	if o.RetryMax <= 0 {
+		o.RetryMax = DefaultRetryMax
 	}
+	o.RetryMax = max(o.RetryMax, o.RetryMin)
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -117,7 +134,7 @@ func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, o Options) *Hu
 		o.Metrics = noMetrics{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{rdb: rdb, keys: keys, log: log, lg: o.Log, ps: rdb.Subscribe(context.Background()),
+	h := &Hub{keys: keys, log: log, lg: o.Log, ps: ps,
 		ctx: ctx, cancel: cancel, chans: map[string]*channel{},
 		reads: make(chan struct{}, o.MaxReads), retryMin: o.RetryMin, retryMax: o.RetryMax, metrics: o.Metrics}
 	go h.receive()
@@ -343,9 +360,6 @@ func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 	if c == nil {
 		c = &channel{subs: map[*subscriber]struct{}{}}
 		h.chans[name] = c
-		if err := h.ps.Subscribe(context.Background(), name); err != nil {
-			h.lg.Warn("subscribe failed", "channel", name, "err", err)
-		}
 	}
 	// Set up before s is visible to receive and confirmed (both hold h.mu).
 	ready := c.confirmed
@@ -354,7 +368,7 @@ func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 		s.wait = time.AfterFunc(readyWait, s.readLog)
 	}
 	c.subs[s] = struct{}{}
-	h.mu.Unlock()
+	h.sync(name, c)
 	if ready {
 		s.wake()
 	}
@@ -373,12 +387,52 @@ func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 		}
 		s.mu.Unlock()
 		h.mu.Lock()
-		defer h.mu.Unlock()
 		delete(c.subs, s)
-		if len(c.subs) == 0 && h.chans[name] == c {
-			delete(h.chans, name)
-			_ = h.ps.Unsubscribe(context.Background(), name)
+		h.sync(name, c)
+	}
+}
+
+// sync brings Redis in line with c: subscribed while it has subscribers,
+// unsubscribed when it has none. It is called with h.mu held and returns
+// with it released. The SUBSCRIBE and UNSUBSCRIBE calls run outside h.mu
+// (they may wait on the network, or on go-redis re-establishing the
+// pub/sub connection, and receive needs h.mu to deliver), one at a time per
+// channel: whoever finds a sync under way leaves the work to its caller,
+// which looks at c again after each call. A subscriber that joins while the
+// call is out waits for the confirmation like any other on a new channel.
+func (h *Hub) sync(name string, c *channel) {
+	if c.syncing {
+		h.mu.Unlock()
+		return
+	}
+	c.syncing = true
+	for {
+		want := len(c.subs) > 0
+		if want == c.subscribed {
+			c.syncing = false
+			if !want && h.chans[name] == c {
+				delete(h.chans, name)
+			}
+			h.mu.Unlock()
+			return
 		}
+		c.subscribed = want
+		if !want {
+			c.confirmed = false
+		}
+		h.mu.Unlock()
+		var err error
+		if want {
+			err = h.ps.Subscribe(context.Background(), name)
+		} else {
+			err = h.ps.Unsubscribe(context.Background(), name)
+		}
+		if err != nil {
+			// go-redis keeps the channel in its set either way and
+			// subscribes it again when it reconnects.
+			h.lg.Warn("pub/sub change failed", "channel", name, "subscribe", want, "err", err)
+		}
+		h.mu.Lock()
 	}
 }
 

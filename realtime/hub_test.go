@@ -2,12 +2,15 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"parley/chat"
 	"parley/internal/testutil"
@@ -365,5 +368,142 @@ func TestHubCountsRetries(t *testing.T) {
 	}
 	if n := m.retries.Load(); n != 2 {
 		t.Fatalf("%d retries counted, want 2", n)
+	}
+}
+
+// slowPubSub holds SUBSCRIBE of one channel until released, as a Redis
+// that answers slowly (or a pub/sub connection being re-established) would.
+type slowPubSub struct {
+	*redis.PubSub
+	slow    string
+	entered chan struct{} // closed when the slow SUBSCRIBE started
+	release chan struct{}
+}
+
+func (p *slowPubSub) Subscribe(ctx context.Context, channels ...string) error {
+	for _, c := range channels {
+		if c == p.slow {
+			close(p.entered)
+			<-p.release
+		}
+	}
+	return p.PubSub.Subscribe(ctx, channels...)
+}
+
+func TestHubSlowSubscribeDoesNotBlockDelivery(t *testing.T) {
+	rdb := testutil.Redis(t)
+	keys := chat.Keys{Prefix: testutil.Prefix(t)}
+	ps := &slowPubSub{PubSub: rdb.Subscribe(context.Background()), slow: keys.EventLog("d", "2"),
+		entered: make(chan struct{}), release: make(chan struct{})}
+	log := &memLog{}
+	h := newHub(ps, keys, log, Options{})
+	t.Cleanup(h.Close)
+	got := make(chan chat.Event, 10)
+	log.append(1)
+	t.Cleanup(h.Subscribe("d", "1", 0, func(ev chat.Event) { got <- ev }, func(string) {}))
+	select {
+	case <-got: // the replay: user 1's channel is confirmed or its wait is over
+	case <-time.After(10 * time.Second):
+		t.Fatal("replay never delivered")
+	}
+	name := keys.EventLog("d", "1")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		h.mu.Lock()
+		live := h.chans[name] != nil && h.chans[name].confirmed
+		h.mu.Unlock()
+		if live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("user 1's channel never confirmed")
+		}
+	}
+
+	subscribed := make(chan struct{})
+	go func() {
+		defer close(subscribed)
+		t.Cleanup(h.Subscribe("d", "2", 0, func(chat.Event) {}, func(string) {}))
+	}()
+	<-ps.entered
+	defer func() { close(ps.release); <-subscribed }()
+	ev := log.append(1)[0]
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Publish(context.Background(), name, b).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-got:
+		if got.ID != ev.ID {
+			t.Fatalf("delivered event %d, want %d", got.ID, ev.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("user 1's live event not delivered while user 2's SUBSCRIBE was in flight")
+	}
+}
+
+// numsub is how many subscriptions Redis has on the channel, once it has
+// settled at want (the hub's commands go over another connection).
+func numsub(t *testing.T, rdb *redis.Client, name string, want int64) int64 {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		n, err := rdb.PubSubNumSub(context.Background(), name).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n[name] == want || time.Now().After(deadline) {
+			return n[name]
+		}
+	}
+}
+
+func TestHubSubscribeStopChurnLeavesRedisInStep(t *testing.T) {
+	f := newHubFixture(t)
+	rdb := testutil.Redis(t)
+	name := f.h.keys.EventLog("d", "1")
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				f.h.Subscribe("d", "1", 0, func(chat.Event) {}, func(string) {})()
+			}
+		}()
+	}
+	wg.Wait()
+	f.h.mu.Lock()
+	left := len(f.h.chans)
+	f.h.mu.Unlock()
+	if n := numsub(t, rdb, name, 0); left != 0 || n != 0 {
+		t.Fatalf("after churn: %d channels on the hub, %d subscriptions in Redis, want 0", left, n)
+	}
+	// One that stays, joining while others come and go.
+	var stay func()
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.h.Subscribe("d", "1", 0, func(chat.Event) {}, func(string) {})()
+		}()
+		if i == 20 {
+			stay = f.h.Subscribe("d", "1", 0, func(ev chat.Event) { f.got <- ev }, func(string) {})
+		}
+	}
+	wg.Wait()
+	if n := numsub(t, rdb, name, 1); n != 1 {
+		t.Fatalf("%d subscriptions in Redis with one subscriber left, want 1", n)
+	}
+	ev := f.log.append(1)[0]
+	b, _ := json.Marshal(ev)
+	if err := rdb.Publish(context.Background(), name, b).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.want(t, ev.ID)
+	stay()
+	if n := numsub(t, rdb, name, 0); n != 0 {
+		t.Fatalf("%d subscriptions in Redis after the last stop, want 0", n)
 	}
 }
