@@ -215,7 +215,7 @@ type subscriber struct {
 	// Owned by the work goroutine of the moment (the running flag hands
 	// them from one to the next).
 	started bool  // the initial replay is done
-	last    int64 // the last event id delivered; -1 before the start: live events only
+	last    int64 // the last event id delivered (before the start: the client's position)
 }
 
 // offer queues a live event without ever blocking the receive loop; an
@@ -296,18 +296,9 @@ func (s *subscriber) step() bool {
 	evs, reread := s.queue, s.reread
 	s.queue, s.reread = nil, false
 	s.mu.Unlock()
-	h := s.h
 	if !s.started {
 		s.started = true
-		if s.last < 0 {
-			n, err := h.log.LastEventID(h.ctx, s.domain, s.user)
-			if err != nil {
-				h.lg.Warn("event log unavailable", "user", string(s.user), "err", err)
-			}
-			s.last = n
-		} else {
-			s.last = s.catchUp(s.last, -1)
-		}
+		s.last = s.catchUp(s.last, -1)
 		reread = false // the replay read the log after every event taken above was logged
 	} else if len(evs) == 0 && !reread {
 		return false
@@ -350,8 +341,10 @@ func (s *subscriber) isStopped() bool {
 }
 
 // Subscribe starts delivering u's events to deliver. after is the last event
-// id the client has (it gets everything after it), or -1 for live events
-// only. The returned stop ends the delivery; it is safe to call twice.
+// id the client has, 0 for none: it gets everything after it. A client that
+// wants live events only passes LastEventID, read before it is told it is
+// connected, so nothing logged after that moment escapes it. The returned
+// stop ends the delivery; it is safe to call twice.
 func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
 	s := &subscriber{h: h, domain: d, user: u, deliver: deliver, resync: resync, last: after, done: make(chan struct{})}
 	name := h.keys.EventLog(d, u)
