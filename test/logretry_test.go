@@ -54,6 +54,13 @@ func TestReplayRetriedAfterRedisPause(t *testing.T) {
 		}
 	}
 	wantTexts(t, "user 2 after reconnect", after.texts, want)
+	m := scrape(t, n.srv.MetricsHandler())
+	if got, _ := sum(m, "parley_log_read_retries_total"); got < 1 {
+		t.Errorf("parley_log_read_retries_total = %v, want at least 1 (the failed replay read)", got)
+	}
+	if got, found := sum(m, "parley_log_reads_pending"); !found || got != 0 {
+		t.Errorf("parley_log_reads_pending = %v (exported: %v), want 0 once the replay is done", got, found)
+	}
 	t.Logf("replay after a %s Redis pause: %d missed events delivered %s after the pause ended",
 		pause, len(want), time.Since(resumed).Round(10*time.Millisecond))
 }
