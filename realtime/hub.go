@@ -31,12 +31,17 @@ type EventLog interface {
 // queue is empty, so an idle connection costs the hub no goroutine.
 // Several nodes need nothing more: each subscribes to Redis for its own
 // users.
+//
+// A log read that fails is retried with backoff until it succeeds or the
+// connection stops; at most Options.MaxReads run at once on the node (the
+// work goroutines of the others wait for a turn). No Redis call runs under
+// h.mu, which delivery needs.
 type Hub struct {
 	keys chat.Keys
 	log  EventLog
 	lg   *slog.Logger
 	ps   pubSub
-	// ctx bounds the log reads; close cancels it.
+	// ctx bounds the log reads and their retries; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
 	// reads holds a token per log read under way: at most cap(reads) run
