@@ -18,8 +18,14 @@ import (
 	"parley/config"
 	"parley/inbox"
 	"parley/presence"
+	delivery "parley/realtime"
 	"parley/userapi"
 )
+
+// hub is the delivery engine the Socket.IO and SSE transports feed from.
+// The package is imported as delivery: server's Socket.IO transport is a
+// type named realtime.
+type hub = delivery.Hub
 
 // ginRelease sets Gin's process-wide mode once: gin.SetMode writes package
 // variables without a lock, so servers built concurrently (tests) would race.
@@ -73,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, ClientIDWindow: cfg.ClientIDWindow}, time.Now)
-	events := newHub(rdb, keys, chats, log)
+	events := delivery.New(rdb, keys, chats, delivery.Options{Log: log, Metrics: m.hubMetrics()})
 	// Presence: this node's devices, kept in Redis and heartbeated, so
 	// every node agrees and a dead node's users go offline after expiry.
 	tracker := presence.New(rdb, keys, presence.Options{Heartbeat: cfg.PresenceHeartbeat, Log: log})
@@ -128,7 +134,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 			log.Warn("presence: leaving failed; the other nodes sweep this one after the expiry", "err", err)
 		}
 	}
-	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, leave, events.close}, metrics: m, pprof: cfg.PProf}, nil
+	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, leave, events.Close}, metrics: m, pprof: cfg.PProf}, nil
 }
 
 // Handler is the HTTP handler serving every route.

@@ -164,7 +164,7 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	if after < 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, err := rt.hub.log.LastEventID(ctx, cl.Domain, cl.User)
+		n, err := rt.hub.LastEventID(ctx, cl.Domain, cl.User)
 		if err != nil {
 			next(socket.NewExtendedError("unavailable", toJSONMap(classify(err))))
 			return
@@ -201,7 +201,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 	cl := st.caller
 	// Events come from the user's event log: a client that reconnects with
 	// auth.lastEventId first gets what it missed, then live events.
-	stop := rt.hub.subscribe(cl.Domain, cl.User, st.after,
+	stop := rt.hub.Subscribe(cl.Domain, cl.User, st.after,
 		func(ev chat.Event) {
 			_ = s.Emit(ev.Type, rt.render.event(cl.Domain, cl.User, ev))
 			rt.onEmit(ev.Type)
