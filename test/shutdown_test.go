@@ -614,7 +614,8 @@ func TestShutdownCutsTrickledBody(t *testing.T) {
 	n, cmd, exited, out := startBinary(t, bin,
 		"PARLEY_REDIS_URL="+testutil.RedisURL(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
 		"PARLEY_DEFAULT_DOMAIN="+testutil.Domain(t), "PARLEY_JWT_SECRET="+secret,
-		"PARLEY_SHUTDOWN_TIMEOUT="+grace.String())
+		"PARLEY_SHUTDOWN_TIMEOUT="+grace.String(),
+		"GORACE=atexit_sleep_ms=0") // a -race binary sleeps 1 s at exit by default
 	n.secret = secret
 	addr := strings.TrimPrefix(n.url, "http://")
 	body := `{"type":"text","text":"` + strings.Repeat("x", 100) + `"}`
