@@ -6,11 +6,19 @@
 -- KEYS[5] A's event counter  KEYS[6] A's event log  KEYS[7] B's event counter  KEYS[8] B's event log
 -- KEYS[9] time index (id -> epoch ms)  KEYS[10] B's read horizons  KEYS[11] B's unread total
 -- ARGV[1] message id  ARGV[2] expected JSON  ARGV[3] member for A  ARGV[4] member for B
+-- KEYS[12] users A blocked  KEYS[13] users B blocked  KEYS[14] A's write bucket
 -- ARGV[5] B's id  ARGV[6] A's id  ARGV[7] epoch ms  ARGV[8] event log length  ARGV[9] event log age ms
--- Returns 1 deleted, 0 no such message, -1 it changed since it was read.
+-- ARGV[10] '1' when A deletes their own message (blocks and A's budget
+-- apply), '' for a moderator's delete  ARGV[11] writes per second (0: no limit)  ARGV[12] burst
+-- Returns 1 deleted, 0 no such message, -1 it changed since it was read,
+-- or a refusal of guard.lua (a block either way, A's budget spent).
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if not cur then return 0 end
 if cur ~= ARGV[2] then return -1 end
+if ARGV[10] == '1' then
+  local refused = contact_refusal(KEYS[12], KEYS[13], ARGV[6], ARGV[5]) or spend(KEYS[14], ARGV[11], ARGV[12])
+  if refused then return refused end
+end
 local seq = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
 if seq and seq > read_seq(KEYS[10], ARGV[6]) then lower_unread(KEYS[11], 1) end
 redis.call('HDEL', KEYS[2], ARGV[1])

@@ -95,6 +95,12 @@ func (k Keys) EventSeq(d Domain, u UserID) string { return k.EventLog(d, u) + ":
 // Blocks is the set of users u has blocked.
 func (k Keys) Blocks(d Domain, u UserID) string { return k.Prefix + string(d) + ":blocks:" + string(u) }
 
+// WriteBucket is u's token bucket for every write toward another user but
+// sends (edit, seen, read, typing, delete).
+func (k Keys) WriteBucket(d Domain, u UserID) string {
+	return k.Prefix + string(d) + ":rate:write:" + string(u)
+}
+
 // Read is u's hash of read horizons: peer -> "<seq>:<message id>:<epoch ms>".
 func (k Keys) Read(d Domain, u UserID) string { return k.Prefix + string(d) + ":read:" + string(u) }
 

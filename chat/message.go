@@ -65,6 +65,11 @@ type Limits struct {
 	EventLogAge time.Duration // how long an event is kept; 0 = DefaultEventLogAge
 	SendRate    float64       // sends per second per user; 0 = unlimited
 	SendBurst   int           // sends allowed at once before SendRate applies
+	// WriteRate and WriteBurst are the budget of every other write toward
+	// another user (edit, seen, read, typing, delete): per second, 0 =
+	// unlimited, and allowed at once.
+	WriteRate  float64
+	WriteBurst int
 	// ClientIDWindow is how long a send's client id is remembered; 0 =
 	// DefaultClientIDWindow.
 	ClientIDWindow time.Duration
@@ -92,6 +97,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SendBurst < 1 {
 		l.SendBurst = 1
+	}
+	if l.WriteBurst < 1 {
+		l.WriteBurst = 1
 	}
 	return l
 }

@@ -171,6 +171,12 @@ func (c Config) validate() error {
 	if c.SendBurst < 1 || c.SendBurst > 10000 {
 		bad("SEND_BURST", "must be between 1 and 10000, got %d", c.SendBurst)
 	}
+	if c.WriteRate < 0 || c.WriteRate > 10000 || c.WriteRate != c.WriteRate {
+		bad("WRITE_RATE", "must be between 0 and 10000, got %v", c.WriteRate)
+	}
+	if c.WriteBurst < 1 || c.WriteBurst > 10000 {
+		bad("WRITE_BURST", "must be between 1 and 10000, got %d", c.WriteBurst)
+	}
 	if c.ClientIDWindow < time.Second || c.ClientIDWindow > 168*time.Hour {
 		bad("CLIENT_ID_WINDOW", "must be between 1s and 168h, got %s", c.ClientIDWindow)
 	}

@@ -83,9 +83,29 @@ func writeError(c *gin.Context, log *slog.Logger, err error) {
 	if body.Status >= 500 {
 		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", body.Status, "err", err)
 	}
-	if wait := chat.RetryAfterOf(err); wait > 0 {
-		// Whole seconds, rounded up: a client that waits this long succeeds.
-		c.Header("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+	if wait := retryAfter(err); wait > 0 {
+		c.Header("Retry-After", strconv.FormatInt(wait, 10))
 	}
 	c.AbortWithStatusJSON(body.Status, body)
+}
+
+// retryAfter is how many whole seconds a RateLimited caller should wait,
+// rounded up so that a client that waits this long succeeds; 0 for any
+// other error.
+func retryAfter(err error) int64 {
+	wait := chat.RetryAfterOf(err)
+	if wait <= 0 {
+		return 0
+	}
+	return int64((wait + time.Second - 1) / time.Second)
+}
+
+// ackError is the Socket.IO ack of a failed client event: the REST
+// envelope, plus retryAfter (seconds, as the Retry-After header) on 429.
+func ackError(err error) map[string]any {
+	m := toJSONMap(classify(err))
+	if wait := retryAfter(err); wait > 0 && m != nil {
+		m["retryAfter"] = wait
+	}
+	return m
 }
