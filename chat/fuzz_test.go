@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzKeys checks the keyspace for any ids and domain that pass
-// validation: every key stays under "<prefix><domain>:", holds no
+// validation, and any client id: every key stays under "<prefix><domain>:", holds no
 // character that could address another key pattern or slot ('*', '{',
 // space), and two different conversations never share a key.
 func FuzzKeys(f *testing.F) {
@@ -48,7 +48,11 @@ func FuzzKeys(f *testing.F) {
 			t.Fatalf("NewConversation is not symmetric: %+v vs %+v", conv1, rev)
 		}
 		all := []string{keys.DM(conv1), keys.Messages(conv1), keys.Seq(conv1),
-			keys.Inbox(dom, ids[0]), keys.Inbox(dom, ids[1])}
+			keys.Inbox(dom, ids[0]), keys.Inbox(dom, ids[1]),
+			keys.ClientID(dom, ids[0], c+"*{"+d+"}:"+a)} // client ids are free text
+		if keys.ClientID(dom, ids[0], a) != keys.ClientID(dom, ids[0], a) || (a != b) != (keys.ClientID(dom, ids[0], a) != keys.ClientID(dom, ids[0], b)) {
+			t.Fatalf("client ids %q and %q: keys not one per id", a, b)
+		}
 		for _, k := range all {
 			if !strings.HasPrefix(k, prefix+string(dom)+":") {
 				t.Fatalf("key %q is outside %s%s:", k, prefix, dom)

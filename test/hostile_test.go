@@ -316,3 +316,46 @@ func TestHostileInput(t *testing.T) {
 	line, _ := tally.summary()
 	t.Logf("so far: %s", line)
 }
+
+// TestHostileClientIDKeys sends client ids made of Redis key syntax
+// (separators, glob and hash-tag characters): each is accepted, a retry
+// with it is recognised, and no Redis key holds the id verbatim, so nothing
+// from a request picks a key's shape or Cluster slot.
+func TestHostileClientIDKeys(t *testing.T) {
+	t.Parallel()
+	n := startServer(t, nil)
+	u1 := n.tok(t, 1, nil)
+	ids := []string{"a:b*c{x}", "{x}", "*", "?[a-z]", `a\b`, "..:..", "1:cid:2", strings.Repeat("}", 64)}
+	for i, cid := range ids {
+		body := map[string]any{"type": "text", "text": fmt.Sprintf("m%d", i), "client_id": cid}
+		first := n.send(t, u1, "2", body)
+		mustStatus(t, first, http.StatusCreated)
+		again := n.send(t, u1, "2", body)
+		mustStatus(t, again, http.StatusOK)
+		if got, want := obj(t, again.obj, "entry")["id"], obj(t, first.obj, "entry")["id"]; got != want {
+			t.Errorf("client_id %q: retry answered %v, want the first message %v", cid, got, want)
+		}
+	}
+	keys, err := n.rdb.Keys(context.Background(), n.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cidKeys := 0
+	for _, k := range keys {
+		if strings.Contains(k, ":cid:") {
+			cidKeys++
+		}
+		rest := strings.TrimPrefix(k, n.prefix)
+		if strings.ContainsAny(rest, "*{}?[]\\") {
+			t.Errorf("key %q holds a character from a client_id", k)
+		}
+		for _, cid := range ids {
+			if strings.HasSuffix(k, ":"+cid) {
+				t.Errorf("key %q ends with the client_id %q verbatim", k, cid)
+			}
+		}
+	}
+	if cidKeys != len(ids) {
+		t.Errorf("%d client id keys, want %d (one per id)", cidKeys, len(ids))
+	}
+}
