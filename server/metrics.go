@@ -50,7 +50,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_http_requests_total",
-			Help: "HTTP requests by route (the route pattern, e.g. /api/user/:id; \"unmatched\" when none matched), method and status.",
+			Help: "HTTP requests by route (the route pattern, e.g. /api/user/:id; \"unmatched\" when none matched), method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or \"other\") and status.",
 		}, []string{"route", "method", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "parley_http_request_duration_seconds",
@@ -117,9 +117,20 @@ func (m *metrics) instrument(c *gin.Context) {
 	if route == "" {
 		route = unmatchedRoute
 	}
-	method := c.Request.Method
+	method := methodLabel(c.Request.Method)
 	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
 	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// methodLabel bounds the method label: a client may send any token as a
+// method, and each new label value would be a new series.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // eventEmitted counts one emitted Socket.IO event.

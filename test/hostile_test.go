@@ -359,3 +359,77 @@ func TestHostileClientIDKeys(t *testing.T) {
 		t.Errorf("%d client id keys, want %d (one per id)", cidKeys, len(ids))
 	}
 }
+
+// TestHostileMethodsBoundSeries sends 200 requests with invented methods
+// and paths: each is a 404/405 envelope that changes nothing, and the HTTP
+// metrics gain a bounded set of series, because the method label only takes
+// known methods (others are "other") and the route label only route
+// templates (no match is "unmatched").
+func TestHostileMethodsBoundSeries(t *testing.T) {
+	t.Parallel()
+	n := startServer(t, nil)
+	u1 := n.tok(t, 1, nil)
+	n.sendText(t, u1, "2", "before")
+	paths := []string{"/api/user/2", "/nope/%d", "/api/user/2/x/y/%d", "/socket.io/%d", "/readyz/%d"}
+	before := redisSnapshot(t, n.rdb, n.prefix)
+	for i := 0; i < 200; i++ {
+		method := fmt.Sprintf("INVENTED%03d", i)
+		if i%10 == 0 {
+			method = []string{"get", "Post", "PROPFIND", "M-SEARCH", "BREW"}[i/10%5]
+		}
+		path := paths[i%len(paths)]
+		if strings.Contains(path, "%d") {
+			path = fmt.Sprintf(path, i)
+		}
+		req, err := http.NewRequest(method, n.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Auth-Token", u1)
+		resp, err := n.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		tally.record(resp.StatusCode, false)
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: status %d, want 404 or 405", method, path, resp.StatusCode)
+		}
+	}
+	if d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix)); d != "" {
+		tally.record(0, true)
+		t.Errorf("Redis changed:\n%s", d)
+	}
+
+	known := map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+		"DELETE": true, "OPTIONS": true, "other": true}
+	series := 0
+	for s := range scrape(t, n.srv.MetricsHandler()) {
+		name, labels, _ := strings.Cut(s, "{")
+		if name != "parley_http_requests_total" && name != "parley_http_request_duration_seconds_count" {
+			continue
+		}
+		series++
+		for _, l := range strings.Split(strings.TrimSuffix(labels, "}"), ",") {
+			k, v, _ := strings.Cut(l, "=")
+			v = strings.Trim(v, `"`)
+			switch k {
+			case "method":
+				if !known[v] {
+					t.Errorf("series %s: method label %q, want a known method or other", s, v)
+				}
+			case "route":
+				// Every invented path holds a digit; no route template does.
+				if v != "unmatched" && (!strings.HasPrefix(v, "/") || strings.ContainsAny(v, "0123456789")) {
+					t.Errorf("series %s: route label %q, want a route template or unmatched", s, v)
+				}
+			}
+		}
+	}
+	// One send (POST 201), then at most {other} x {unmatched, /socket.io
+	// route} x {404, 405}, counted twice (requests and latency).
+	if series > 16 {
+		t.Errorf("%d HTTP series after 200 invented methods and paths, want at most 16", series)
+	}
+	t.Logf("%d HTTP request series after 200 requests with invented methods and paths", series)
+}
