@@ -121,3 +121,7 @@ func (k Keys) ClientID(d Domain, u UserID, cid string) string {
 	sum := sha256.Sum256([]byte(cid))
 	return k.Prefix + string(d) + ":cid:" + string(u) + ":" + hex.EncodeToString(sum[:])
 }
+
+// ReadyProbe is the key readiness probes with SET XX: nothing creates it,
+// so the probe tests that Redis accepts writes without writing.
+func (k Keys) ReadyProbe() string { return k.Prefix + "ready.probe" }
