@@ -9,7 +9,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +22,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"parley/config"
 	"parley/internal/sioclient"
+	"parley/internal/testutil"
+	"parley/server"
 )
 
 // badInputs tallies every bad input the end-to-end tests send, so the
@@ -432,4 +438,106 @@ func TestHostileMethodsBoundSeries(t *testing.T) {
 		t.Errorf("%d HTTP series after 200 invented methods and paths, want at most 16", series)
 	}
 	t.Logf("%d HTTP request series after 200 requests with invented methods and paths", series)
+}
+
+// TestHostileClientGoesAway sends requests whose client has already gone
+// (their context is canceled) to every kind of route that reaches Redis:
+// none is a storage failure. Each is logged at info as a client
+// cancellation (status 499 in the log and the request metrics), no error
+// is logged, parley_redis_errors_total stays 0 and no 5xx is counted.
+func TestHostileClientGoesAway(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"PARLEY_REDIS_URL":      testutil.RedisURL(t),
+		"PARLEY_KEY_PREFIX":     testutil.Prefix(t),
+		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t),
+		"PARLEY_JWT_SECRET":     randomHex(t, 32),
+	}
+	cfg, err := config.Load(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := server.OpenRedis(cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testutil.SyncBuffer
+	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); _ = rdb.Close() })
+	u1 := signed(t, cfg.JWTSecret, 1, nil)
+
+	// A message to edit, sent by a client that stays.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/api/user/2", strings.NewReader(`{"type":"text","text":"hi"}`))
+	req.Header.Set("X-Auth-Token", u1)
+	req.Header.Set("Content-Type", "application/json")
+	srv.Handler().ServeHTTP(rec, req)
+	var sent struct{ Entry struct{ ID string } }
+	if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &sent) != nil {
+		t.Fatalf("send: %d %s", rec.Code, rec.Body)
+	}
+
+	calls := []call{
+		{method: "POST", path: "/api/user/2", body: `{"type":"text","text":"gone"}`},
+		{method: "GET", path: "/api/user/2"},
+		{method: "GET", path: "/api/list"},
+		{method: "POST", path: "/api/user/2/" + sent.Entry.ID, body: `{"text":"gone"}`},
+		{method: "POST", path: "/api/block/2"},
+		{method: "POST", path: "/api/user/2/typing"},
+		{method: "GET", path: "/readyz"},
+	}
+	for _, c := range calls {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the client is gone before the handler reaches Redis
+		var body io.Reader
+		if s, ok := c.body.(string); ok {
+			body = strings.NewReader(s)
+		}
+		req := httptest.NewRequest(c.method, c.path, body).WithContext(ctx)
+		req.Header.Set("X-Auth-Token", u1)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		tally.record(rec.Code, false)
+		if rec.Code >= 500 || rec.Code < 400 {
+			t.Errorf("%s %s with the client gone: status %d %s, want a 4xx (499)", c.method, c.path, rec.Code, rec.Body)
+		}
+	}
+
+	var cancellations int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["level"] == "ERROR" || rec["level"] == "WARN" {
+			t.Errorf("logged at %s: %s", rec["level"], line)
+		}
+		if rec["msg"] == "request canceled by the client" {
+			cancellations++
+			if rec["level"] != "INFO" {
+				t.Errorf("client cancellation logged at %v, want INFO", rec["level"])
+			}
+		}
+	}
+	if cancellations != len(calls) {
+		t.Errorf("%d client cancellations logged, want %d:\n%s", cancellations, len(calls), logs.String())
+	}
+	m := scrape(t, srv.MetricsHandler())
+	for series, v := range m {
+		if strings.HasPrefix(series, "parley_redis_errors_total{") && v > 0 {
+			t.Errorf("%s = %v after canceled requests, want 0", series, v)
+		}
+		if strings.HasPrefix(series, "parley_http_requests_total{") && strings.Contains(series, `status="5`) && v > 0 {
+			t.Errorf("%s = %v, want no 5xx for canceled requests", series, v)
+		}
+	}
+	if got, _ := sum(m, "parley_http_requests_total", `status="499"`); got != float64(len(calls)) {
+		t.Errorf("499 requests = %v, want %d", got, len(calls))
+	}
 }
