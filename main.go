@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		redisURL = "redis://" + mr.Addr()
 		log.Warn("PARLEY_REDIS_URL is not set: using the EMBEDDED in-memory store; all data is lost when the process stops and only one node can run. Set PARLEY_REDIS_URL for production.")
 	}
-	devMode := cfg.JWTSecret == "" && cfg.JWTPublicKeyFile == ""
+	devMode := cfg.JWTSecret == "" && cfg.JWTPublicKeyFile == "" && cfg.JWTDomainKeysDir == ""
 	if devMode {
 		if !cfg.Embedded() {
 			return errors.New("no JWT key: set PARLEY_JWT_SECRET or PARLEY_JWT_PUBLIC_KEY_FILE (dev mode with a random secret is only allowed on the embedded store)")

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"parley/auth"
@@ -29,7 +32,8 @@ func commands() map[string]command {
 const subcommandUsage = `Usage:
   parley                 run the server (configured by the environment below)
   parley token --user ID [--domain HANDLE] [--ttl 1h]
-                         print an HS256 token signed with PARLEY_JWT_SECRET, for local testing
+                         print an HS256 token signed with PARLEY_JWT_SECRET (or the domain's
+                         key in PARLEY_JWT_DOMAIN_KEYS_DIR), for local testing
   parley version         print the module version and VCS revision
   parley --help          print this help
 `
@@ -40,7 +44,7 @@ func runToken(args []string, environ map[string]string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("parley token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	user := fs.String("user", "", "user id (required)")
-	domain := fs.String("domain", "", "domain handle, written to the PARLEY_JWT_DOMAIN_CLAIM claim")
+	domain := fs.String("domain", "", "domain handle (default PARLEY_DEFAULT_DOMAIN), written to the PARLEY_JWT_DOMAIN_CLAIM claim; with PARLEY_JWT_DOMAIN_KEYS_DIR the token is signed with <dir>/<handle>.key")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime: exp = now + ttl")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,11 +59,27 @@ func runToken(args []string, environ map[string]string, stdout, stderr io.Writer
 	if *ttl <= 0 {
 		return errors.New("token: --ttl must be positive")
 	}
+	explicitDomain := *domain != ""
 	cfg, err := config.Load(environ)
 	if err != nil {
 		return err
 	}
-	if cfg.JWTSecret == "" {
+	if *domain == "" {
+		*domain = cfg.DefaultDomain
+	}
+	d, err := chat.ParseDomain(*domain)
+	if err != nil {
+		return fmt.Errorf("token: --domain: %w", err)
+	}
+	secret := cfg.JWTSecret
+	if cfg.JWTDomainKeysDir != "" {
+		raw, err := os.ReadFile(filepath.Join(cfg.JWTDomainKeysDir, string(d)+".key"))
+		if err != nil {
+			return fmt.Errorf("token: PARLEY_JWT_DOMAIN_KEYS_DIR: %w (the token is signed with the domain's HMAC key, HS256)", err)
+		}
+		secret = strings.TrimRight(string(raw), "\r\n")
+	}
+	if secret == "" {
 		return errors.New("token: PARLEY_JWT_SECRET is not set (the token is signed with it, HS256)")
 	}
 	now := time.Now()
@@ -69,18 +89,19 @@ func runToken(args []string, environ map[string]string, stdout, stderr io.Writer
 		n, _ := strconv.ParseInt(string(id), 10, 64)
 		claims[cfg.JWTUserClaim] = n
 	}
-	if *domain != "" {
-		d, err := chat.ParseDomain(*domain)
-		switch {
-		case err != nil:
-			return fmt.Errorf("token: --domain: %w", err)
-		case cfg.JWTDomainClaim == "":
-			fmt.Fprintln(stderr, "parley token: warning: PARLEY_JWT_DOMAIN_CLAIM is not set, so the server reads no domain from tokens: --domain left out")
-		default:
-			claims[cfg.JWTDomainClaim] = string(d)
-		}
+	if cfg.JWTIssuer != "" {
+		claims["iss"] = cfg.JWTIssuer
 	}
-	tok, err := auth.SignHS256([]byte(cfg.JWTSecret), claims)
+	if cfg.JWTAudience != "" {
+		claims["aud"] = cfg.JWTAudience
+	}
+	switch {
+	case cfg.JWTDomainClaim != "":
+		claims[cfg.JWTDomainClaim] = string(d)
+	case explicitDomain && cfg.JWTDomainKeysDir == "":
+		fmt.Fprintln(stderr, "parley token: warning: PARLEY_JWT_DOMAIN_CLAIM is not set, so the server reads no domain from tokens: --domain left out")
+	}
+	tok, err := auth.SignHS256([]byte(secret), claims)
 	if err != nil {
 		return err
 	}

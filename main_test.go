@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +63,8 @@ func TestTokenCommand(t *testing.T) {
 	}{
 		{"numeric user, domain, ttl", withDomain, []string{"--user", "42", "--domain", "acme", "--ttl", "2h"},
 			"42", json.Number("42"), "acme", 2 * time.Hour, ""},
-		{"string user, default ttl", withDomain, []string{"--user", "alice"},
-			"alice", "alice", "", time.Hour, ""},
+		{"string user, default ttl, default domain", withDomain, []string{"--user", "alice"},
+			"alice", "alice", "default", time.Hour, ""},
 		{"domain without a domain claim is left out", map[string]string{"PARLEY_JWT_SECRET": testSecret},
 			[]string{"--user=7", "--domain=acme"}, "7", json.Number("7"), "", time.Hour, "PARLEY_JWT_DOMAIN_CLAIM"},
 		{"configured user claim", map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_USER_CLAIM": "uid"},
@@ -173,5 +175,33 @@ func TestHelpListsCommandsAndEveryVariable(t *testing.T) {
 				t.Errorf("%s output lacks %q", arg, w)
 			}
 		}
+	}
+}
+
+// With per-domain keys, `parley token` signs with the domain's key and
+// adds the configured iss and aud, so the server accepts the token.
+func TestTokenCommandDomainKeys(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := "fedcba9876543210fedcba9876543210"
+	if err := os.WriteFile(filepath.Join(dir, "acme.key"), []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	environ := map[string]string{"PARLEY_DOMAINS": "acme.test=acme", "PARLEY_JWT_DOMAIN_KEYS_DIR": dir,
+		"PARLEY_JWT_ISSUER": "https://id.acme.test", "PARLEY_JWT_AUDIENCE": "parley"}
+	out, errOut, err := runCLI(t, environ, "token", "--user", "5", "--domain", "acme")
+	if err != nil {
+		t.Fatalf("run: %v (stderr %s)", err, errOut)
+	}
+	v, err := auth.NewVerifier(auth.Config{Algorithms: []string{"HS256"}, Secret: []byte(key),
+		Issuer: "https://id.acme.test", Audience: "parley", RequireExp: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := v.Verify(strings.TrimSpace(out)); err != nil || c.User != "5" {
+		t.Errorf("Verify = %+v, %v; want user 5", c, err)
+	}
+	if _, _, err := runCLI(t, environ, "token", "--user", "5", "--domain", "beta"); err == nil || !strings.Contains(err.Error(), "PARLEY_JWT_DOMAIN_KEYS_DIR") {
+		t.Errorf("token for a domain without a key: err = %v, want one naming PARLEY_JWT_DOMAIN_KEYS_DIR", err)
 	}
 }

@@ -9,6 +9,10 @@
 // ErrInvalidToken still reject it. The underlying golang-jwt error is wrapped
 // too (errors.Is(err, jwt.ErrTokenMalformed) works) for logging.
 //
+// [RequestToken] is the one place a request's token is found, for every
+// transport: it refuses two different tokens with [ErrAmbiguousToken]
+// rather than letting one of them win.
+//
 // The package is a leaf: it imports only the standard library and
 // github.com/golang-jwt/jwt/v5.
 package auth

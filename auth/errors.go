@@ -13,4 +13,7 @@ var (
 	// ErrExpiredToken means the exp claim lies in the past (beyond the
 	// leeway). Errors matching it also match ErrInvalidToken.
 	ErrExpiredToken = errors.New("token expired")
+	// ErrAmbiguousToken means one request carried two different tokens
+	// (see [RequestToken]); it is a malformed request, not a bad token.
+	ErrAmbiguousToken = errors.New("two different tokens in one request")
 )

@@ -7,7 +7,7 @@ import (
 	"parley/auth"
 )
 
-func TestTokenFromHeader(t *testing.T) {
+func TestRequestTokenFromOneHeader(t *testing.T) {
 	tests := []struct {
 		name   string
 		header map[string]string
@@ -20,7 +20,6 @@ func TestTokenFromHeader(t *testing.T) {
 		{name: "bearer lower case", header: map[string]string{"Authorization": "bearer abc"}, want: "abc"},
 		{name: "bearer upper case", header: map[string]string{"Authorization": "BEARER abc"}, want: "abc"},
 		{name: "bearer extra spaces", header: map[string]string{"Authorization": "Bearer    abc  "}, want: "abc"},
-		{name: "X-Auth-Token wins", header: map[string]string{"X-Auth-Token": "x", "Authorization": "Bearer y"}, want: "x"},
 		{name: "blank X-Auth-Token falls back", header: map[string]string{"X-Auth-Token": "  ", "Authorization": "Bearer y"}, want: "y"},
 		{name: "basic scheme", header: map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, want: ""},
 		{name: "scheme only", header: map[string]string{"Authorization": "Bearer"}, want: ""},
@@ -34,8 +33,8 @@ func TestTokenFromHeader(t *testing.T) {
 			for k, v := range tt.header {
 				h.Set(k, v)
 			}
-			if got := auth.TokenFromHeader(h); got != tt.want {
-				t.Errorf("TokenFromHeader(%v) = %q, want %q", tt.header, got, tt.want)
+			if got, err := auth.RequestToken(h); err != nil || got != tt.want {
+				t.Errorf("RequestToken(%v) = %q, %v; want %q", tt.header, got, err, tt.want)
 			}
 		})
 	}

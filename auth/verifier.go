@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,9 +45,14 @@ type Config struct {
 	// UserClaim names the claim holding the user id (default "user_id").
 	// When it is absent from a token, "sub" is used instead.
 	UserClaim string
-	// DomainClaim names an optional string claim copied to Claims.Domain;
-	// "" disables it.
+	// DomainClaim names the string claim copied to Claims.Domain. When it
+	// is set, every token must carry it, non-empty; "" disables it.
 	DomainClaim string
+	// Issuer, when set, must be the token's iss claim (exactly).
+	Issuer string
+	// Audience, when set, must be the token's aud claim or one element of
+	// it.
+	Audience string
 	// AdminClaim and AdminValue mark platform admins: a token whose
 	// AdminClaim is AdminValue, or a list holding it, has Claims.Admin.
 	// An empty AdminClaim disables admins.
@@ -63,8 +70,8 @@ type Claims struct {
 	// User is the user id, never empty. A numeric claim is rendered as its
 	// exact decimal integer ("42"); a string claim is returned as is.
 	User string
-	// Domain is the value of Config.DomainClaim, or "" when not configured
-	// or absent.
+	// Domain is the value of Config.DomainClaim, or "" when that is not
+	// configured.
 	Domain string
 	// Expires is the exp claim, or the zero time when the token has none.
 	Expires time.Time
@@ -170,6 +177,12 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if c.RequireExp {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
+	if c.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(c.Issuer))
+	}
+	if c.Audience != "" {
+		opts = append(opts, jwt.WithAudience(c.Audience))
+	}
 	v.parser = jwt.NewParser(opts...)
 	return v, nil
 }
@@ -201,13 +214,15 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if v.domainClaim != "" {
-		if raw, ok := mc[v.domainClaim]; ok {
-			s, isString := raw.(string)
-			if !isString {
-				return Claims{}, fmt.Errorf("%w: claim %q must be a string, got %T", ErrInvalidToken, v.domainClaim, raw)
-			}
-			c.Domain = s
+		raw, ok := mc[v.domainClaim]
+		if !ok {
+			return Claims{}, fmt.Errorf("%w: no %q claim", ErrInvalidToken, v.domainClaim)
 		}
+		s, isString := raw.(string)
+		if !isString || s == "" {
+			return Claims{}, fmt.Errorf("%w: claim %q must be a non-empty string, got %#v", ErrInvalidToken, v.domainClaim, raw)
+		}
+		c.Domain = s
 	}
 	c.Admin = v.isAdmin(mc)
 	exp, err := mc.GetExpirationTime()
@@ -220,10 +235,34 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	return c, nil
 }
 
+// errCritical refuses a token whose header has a crit parameter: it names
+// extensions the verifier must understand (RFC 7515 §4.1.11), and Parley
+// implements none, so no crit value, not even an empty or malformed one,
+// can be honoured.
+var errCritical = errors.New(`header parameter "crit" names extensions Parley does not support`)
+
+// KeyFingerprint identifies the verifier's key without revealing it: the
+// SHA-256 of the HMAC secret or of the public key's PKIX encoding. Equal
+// fingerprints mean the same key, so two tenants would accept each other's
+// tokens.
+func (v *Verifier) KeyFingerprint() [32]byte {
+	if b, ok := v.key.([]byte); ok {
+		return sha256.Sum256(b)
+	}
+	der, err := x509.MarshalPKIXPublicKey(v.key)
+	if err != nil { // unreachable: NewVerifier only keeps keys it can use
+		return sha256.Sum256([]byte(fmt.Sprintf("%T %p", v.key, v.key)))
+	}
+	return sha256.Sum256(der)
+}
+
 // keyFunc hands the configured key to the parser. The parser has already
 // checked the alg against the allow-list, so HMAC verification can only
 // ever see the secret and asymmetric verification only the public key.
-func (v *Verifier) keyFunc(*jwt.Token) (any, error) {
+func (v *Verifier) keyFunc(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCritical
+	}
 	return v.key, nil
 }
 

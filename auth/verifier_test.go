@@ -63,7 +63,7 @@ func TestVerifyHS256(t *testing.T) {
 		{name: "domain present", cfg: withDomain, token: hs256(t, jwt.MapClaims{"user_id": 1, "tenant": "acme", "exp": exp.Unix()}),
 			want: auth.Claims{User: "1", Domain: "acme", Expires: exp}},
 		{name: "domain absent", cfg: withDomain, token: hs256(t, jwt.MapClaims{"user_id": 1, "exp": exp.Unix()}),
-			want: auth.Claims{User: "1", Expires: exp}},
+			wantErr: auth.ErrInvalidToken},
 		{name: "domain ignored when not configured", cfg: base, token: hs256(t, jwt.MapClaims{"user_id": 1, "tenant": "acme", "exp": exp.Unix()}),
 			want: auth.Claims{User: "1", Expires: exp}},
 		{name: "domain wrong type", cfg: withDomain, token: hs256(t, jwt.MapClaims{"user_id": 1, "tenant": 5, "exp": exp.Unix()}),

@@ -17,18 +17,21 @@ const Prefix = "PARLEY_"
 // Config is Parley's complete configuration. Each field's env tag (without
 // Prefix), envDefault and desc tags are read by [Load] and [Variables].
 type Config struct {
-	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080" desc:"address the HTTP server listens on"`
+	HTTPAddr string `env:"HTTP_ADDR" envDefault:"" desc:"address the HTTP server listens on; empty = :8080, or 127.0.0.1:8080 with the embedded store (dev mode), which then serves only this machine"`
 	RedisURL string `env:"REDIS_URL" envDefault:"" desc:"Redis URL, e.g. redis://localhost:6379/0; empty = embedded in-memory store"`
 
 	JWTSecret        string        `env:"JWT_SECRET" envDefault:"" desc:"HMAC secret for HS* tokens (at least 16 bytes)"`
 	JWTPublicKeyFile string        `env:"JWT_PUBLIC_KEY_FILE" envDefault:"" desc:"PEM public key or certificate file for RS*/PS*/ES*/EdDSA tokens"`
 	JWTAlgorithms    []string      `env:"JWT_ALGORITHMS" envDefault:"HS256" desc:"comma-separated allowed JWT algorithms (HS256 HS384 HS512 RS256 RS384 RS512 PS256 ES256 ES384 EdDSA)"`
 	JWTUserClaim     string        `env:"JWT_USER_CLAIM" envDefault:"user_id" desc:"JWT claim holding the user id; falls back to sub when absent"`
-	JWTDomainClaim   string        `env:"JWT_DOMAIN_CLAIM" envDefault:"" desc:"JWT claim holding the domain handle; empty = not used"`
+	JWTDomainClaim   string        `env:"JWT_DOMAIN_CLAIM" envDefault:"" desc:"JWT claim holding the domain handle; when set every token must carry it and it must name the request host's domain; empty = not used"`
+	JWTDomainKeysDir string        `env:"JWT_DOMAIN_KEYS_DIR" envDefault:"" desc:"directory of per-domain keys: <handle>.key (HMAC secret) or <handle>.pem (public key); each domain's tokens verify only with its own key; replaces PARLEY_JWT_SECRET and PARLEY_JWT_PUBLIC_KEY_FILE"`
+	JWTIssuer        string        `env:"JWT_ISSUER" envDefault:"" desc:"when set, tokens must carry this exact iss claim"`
+	JWTAudience      string        `env:"JWT_AUDIENCE" envDefault:"" desc:"when set, tokens must carry this aud claim (or a list holding it)"`
 	JWTRequireExp    bool          `env:"JWT_REQUIRE_EXP" envDefault:"true" desc:"reject JWTs without an exp claim"`
 	JWTLeeway        time.Duration `env:"JWT_LEEWAY" envDefault:"30s" desc:"clock skew tolerated for exp, nbf and iat"`
 
-	Domains       map[string]string `env:"DOMAINS" envDefault:"" envKeyValSeparator:"=" desc:"host to domain handle map, host=handle,host=handle (hosts are lower-cased)"`
+	Domains       map[string]string `env:"DOMAINS" envDefault:"" envKeyValSeparator:"=" desc:"host to domain handle map, host=handle,host=handle (case, port and a trailing dot are ignored); needs PARLEY_JWT_DOMAIN_CLAIM or PARLEY_JWT_DOMAIN_KEYS_DIR so that a token is bound to its domain"`
 	DefaultDomain string            `env:"DEFAULT_DOMAIN" envDefault:"default" desc:"domain handle used when no PARLEY_DOMAINS host matches"`
 
 	UserAPIURL     string        `env:"USER_API_URL" envDefault:"" desc:"user service URL template containing {id}, e.g. https://users.internal/api/users/{id}; empty = no user API: user objects fall back to {id, username: null, role: null}"`
@@ -74,9 +77,12 @@ func Load(environ map[string]string) (Config, error) {
 		return Config{}, parseError(err)
 	}
 	c.applyExplicitEmpty(environ)
-	if err := c.normalize(); err != nil {
+	domains, err := parseDomains(lookup(environ, Prefix+"DOMAINS"))
+	if err != nil {
 		return Config{}, err
 	}
+	c.Domains = domains
+	c.normalize()
 	if err := c.validate(); err != nil {
 		return Config{}, err
 	}
@@ -110,25 +116,24 @@ func (c Config) UserAPIHeaderField() (name, value string) {
 	return strings.TrimSpace(name), strings.TrimSpace(value)
 }
 
-// normalize trims list entries and lower-cases DOMAINS hosts, so that
-// validation and consumers see canonical values. It fails when two hosts
-// differ only in case.
-func (c *Config) normalize() error {
+// DevHTTPAddr is where the embedded store (dev mode) listens when
+// PARLEY_HTTP_ADDR is unset: this machine only.
+const DevHTTPAddr = "127.0.0.1:8080"
+
+// normalize trims list entries and resolves the listen address, so that
+// validation and consumers see canonical values.
+func (c *Config) normalize() {
 	c.JWTAlgorithms = trimList(c.JWTAlgorithms)
 	c.CORSOrigins = trimList(c.CORSOrigins)
-	if len(c.Domains) == 0 {
-		return nil
+	if c.Domains == nil {
+		c.Domains = map[string]string{}
 	}
-	m := make(map[string]string, len(c.Domains))
-	for host, handle := range c.Domains {
-		h := strings.ToLower(strings.TrimSpace(host))
-		if _, dup := m[h]; dup {
-			return fmt.Errorf("%sDOMAINS: host %q listed twice", Prefix, h)
+	if strings.TrimSpace(c.HTTPAddr) == "" {
+		c.HTTPAddr = ":8080"
+		if c.Embedded() {
+			c.HTTPAddr = DevHTTPAddr
 		}
-		m[h] = strings.TrimSpace(handle)
 	}
-	c.Domains = m
-	return nil
 }
 
 // trimList trims every entry and drops empty ones; it returns nil for an

@@ -18,11 +18,12 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := config.Config{
-		HTTPAddr:          ":8080",
+		HTTPAddr:          "127.0.0.1:8080",
 		JWTAlgorithms:     []string{"HS256"},
 		JWTUserClaim:      "user_id",
 		JWTRequireExp:     true,
 		JWTLeeway:         30 * time.Second,
+		Domains:           map[string]string{},
 		DefaultDomain:     "default",
 		UserAPITimeout:    2 * time.Second,
 		UserCacheTTL:      5 * time.Minute,
@@ -128,7 +129,7 @@ func TestLoadOverrides(t *testing.T) {
 		{"SHUTDOWN_TIMEOUT", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "1s"},
 			func(c config.Config) (any, any) { return c.ShutdownTimeout, time.Second }},
 		{"unprefixed variables are ignored", map[string]string{"MAX_TEXT": "abc", "HTTP_ADDR": ":1"},
-			func(c config.Config) (any, any) { return c.HTTPAddr, ":8080" }},
+			func(c config.Config) (any, any) { return c.HTTPAddr, config.DevHTTPAddr }},
 		{"empty value means default", map[string]string{"PARLEY_MAX_TEXT": ""},
 			func(c config.Config) (any, any) { return c.MaxText, 4000 }},
 		{"METRICS_ADDR", map[string]string{"PARLEY_METRICS_ADDR": ":9100"},
@@ -158,10 +159,10 @@ func TestLoadDomains(t *testing.T) {
 		want    map[string]string
 		wantErr bool
 	}{
-		{name: "unset", value: "", want: nil},
+		{name: "unset", value: "", want: map[string]string{}},
 		{name: "one", value: "chat.example.com=acme", want: map[string]string{"chat.example.com": "acme"}},
 		{name: "several", value: "a.example=one,b.example:8080=two_2",
-			want: map[string]string{"a.example": "one", "b.example:8080": "two_2"}},
+			want: map[string]string{"a.example": "one", "b.example": "two_2"}},
 		{name: "hosts lower-cased and trimmed", value: "Chat.Example.COM = acme , b.example=b",
 			want: map[string]string{"chat.example.com": "acme", "b.example": "b"}},
 		{name: "missing separator", value: "chat.example.com", wantErr: true},
@@ -176,7 +177,7 @@ func TestLoadDomains(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := config.Load(map[string]string{"PARLEY_DOMAINS": tt.value})
+			c, err := config.Load(map[string]string{"PARLEY_DOMAINS": tt.value, "PARLEY_JWT_DOMAIN_CLAIM": "dom"})
 			if tt.wantErr {
 				if err == nil || !strings.Contains(err.Error(), "PARLEY_DOMAINS") {
 					t.Fatalf("Load error = %v, want one naming PARLEY_DOMAINS", err)
@@ -320,13 +321,16 @@ func TestVariables(t *testing.T) {
 	}
 
 	wantDefaults := map[string]string{
-		"PARLEY_HTTP_ADDR":           ":8080",
+		"PARLEY_HTTP_ADDR":           "",
 		"PARLEY_REDIS_URL":           "",
 		"PARLEY_JWT_SECRET":          "",
 		"PARLEY_JWT_PUBLIC_KEY_FILE": "",
 		"PARLEY_JWT_ALGORITHMS":      "HS256",
 		"PARLEY_JWT_USER_CLAIM":      "user_id",
 		"PARLEY_JWT_DOMAIN_CLAIM":    "",
+		"PARLEY_JWT_DOMAIN_KEYS_DIR": "",
+		"PARLEY_JWT_ISSUER":          "",
+		"PARLEY_JWT_AUDIENCE":        "",
 		"PARLEY_JWT_REQUIRE_EXP":     "true",
 		"PARLEY_JWT_LEEWAY":          "30s",
 		"PARLEY_DOMAINS":             "",

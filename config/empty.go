@@ -17,16 +17,25 @@ func (c *Config) applyExplicitEmpty(environ map[string]string) {
 		if f.Tag.Get("emptyDisables") != "true" || f.Type.Kind() != reflect.String {
 			continue
 		}
-		name := Prefix + envKey(f)
-		var val string
-		var set bool
-		if environ != nil {
-			val, set = environ[name]
-		} else {
-			val, set = os.LookupEnv(name)
-		}
+		val, set := lookupSet(environ, Prefix+envKey(f))
 		if set && strings.TrimSpace(val) == "" {
 			v.Field(i).SetString("")
 		}
 	}
+}
+
+// lookupSet returns the raw value of the variable name in environ, or in
+// the process environment when environ is nil, and whether it is set.
+func lookupSet(environ map[string]string, name string) (string, bool) {
+	if environ != nil {
+		v, ok := environ[name]
+		return v, ok
+	}
+	return os.LookupEnv(name)
+}
+
+// lookup is lookupSet without the flag: "" when unset.
+func lookup(environ map[string]string, name string) string {
+	v, _ := lookupSet(environ, name)
+	return v
 }

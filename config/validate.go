@@ -88,11 +88,24 @@ func (c Config) validate() error {
 	}
 	sort.Strings(hosts) // deterministic messages
 	for _, host := range hosts {
-		if host == "" || strings.ContainsAny(host, " \t/") {
-			bad("DOMAINS", "invalid host %q", host)
-		}
 		if h := c.Domains[host]; !handle.MatchString(h) {
 			bad("DOMAINS", "handle %q for host %q must match %s", h, host, handlePattern)
+		}
+	}
+	// Tenant binding: with several domains on one key and no domain
+	// claim, the client-chosen Host header would pick the tenant a token
+	// acts in.
+	if len(c.Domains) > 0 && c.JWTDomainClaim == "" && c.JWTDomainKeysDir == "" {
+		bad("DOMAINS", "maps hosts to domains, but nothing binds a token to its domain, so a token of one domain "+
+			"would be accepted on every other domain's host; set %sJWT_DOMAIN_CLAIM (the claim your tokens carry "+
+			"the domain handle in) or %sJWT_DOMAIN_KEYS_DIR (a directory with one key per domain, <handle>.key or <handle>.pem)",
+			Prefix, Prefix)
+	}
+	if c.JWTDomainKeysDir != "" {
+		for _, v := range []struct{ key, val string }{{"JWT_SECRET", c.JWTSecret}, {"JWT_PUBLIC_KEY_FILE", c.JWTPublicKeyFile}} {
+			if v.val != "" {
+				bad(v.key, "must not be set together with %sJWT_DOMAIN_KEYS_DIR: every domain's key, the default domain's too, is a file there (<handle>.key or <handle>.pem)", Prefix)
+			}
 		}
 	}
 

@@ -23,6 +23,7 @@ import (
 	"parley/chat"
 	"parley/internal/sioclient"
 	"parley/internal/testutil"
+	delivery "parley/realtime"
 	"parley/userapi"
 )
 
@@ -106,10 +107,10 @@ func benchFanout(b *testing.B, n int) {
 	keys := chat.Keys{Prefix: testutil.Prefix(b)}
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := chat.NewStore(rdb, keys, chat.Limits{MaxText: 100}, time.Now)
-	h := newHub(rdb, keys, store, lg)
+	h := delivery.New(rdb, keys, store, delivery.Options{Log: lg})
 	rt := newRealtime(lg, authenticator{verifier: v, defaultDomain: "bench"}, render, h, realtimeOptions{})
 	srv := httptest.NewServer(rt.handler())
-	b.Cleanup(func() { rt.close(); h.close(); srv.Close() })
+	b.Cleanup(func() { rt.close(); h.Close(); srv.Close() })
 	tok, _ := auth.SignHS256(secret, map[string]any{"user_id": 1})
 
 	var got atomic.Int64

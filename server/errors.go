@@ -38,6 +38,8 @@ func classify(err error) apiError {
 		return apiError{Error: true, Code: code, Message: msg, Status: status}
 	}
 	switch {
+	case errors.Is(err, auth.ErrAmbiguousToken):
+		return e(http.StatusBadRequest, "AMBIGUOUS_TOKEN", "two different tokens in one request: send exactly one (X-Auth-Token, Authorization: Bearer or ?token=)")
 	case errors.Is(err, auth.ErrMissingToken):
 		return e(http.StatusUnauthorized, "UNAUTHORIZED", "missing token: send X-Auth-Token or Authorization: Bearer")
 	case errors.Is(err, auth.ErrExpiredToken):

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	delivery "parley/realtime"
 	"parley/userapi"
 )
 
@@ -37,6 +38,10 @@ type metrics struct {
 	// rateLimited counts sends refused by the per-user send rate limit.
 	rateLimited prometheus.Counter
 	sseStreams  prometheus.Gauge
+	// The hub's event log reads: retries of failed ones, and those asked
+	// for and not yet done.
+	logReadRetries  prometheus.Counter
+	logReadsPending prometheus.Gauge
 }
 
 // unmatchedRoute labels requests no route matched (404s and 405s), so raw
@@ -78,6 +83,14 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 			Name: "parley_send_rate_limited_total",
 			Help: "Sends refused by the per-user send rate limit (PARLEY_SEND_RATE).",
 		}),
+		logReadRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_log_read_retries_total",
+			Help: "Event log reads (a connection's replay or gap fill) that failed and are retried with backoff.",
+		}),
+		logReadsPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parley_log_reads_pending",
+			Help: "Event log reads asked for and not yet done on this node: waiting for one of the few concurrent slots, running, or waiting to retry.",
+		}),
 	}
 	// Export the known label values at 0, so dashboards and alerts see the
 	// series before the first event or failure.
@@ -91,6 +104,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited, m.sseStreams,
+		m.logReadRetries, m.logReadsPending,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_sockets_connected",
 			Help: "Socket.IO sockets connected to this node.",
@@ -135,6 +149,17 @@ func methodLabel(method string) string {
 
 // eventEmitted counts one emitted Socket.IO event.
 func (m *metrics) eventEmitted(event string) { m.events.WithLabelValues(event).Inc() }
+
+// hubMetrics feeds the delivery engine's counts to these series.
+func (m *metrics) hubMetrics() hubMetrics { return hubMetrics{m} }
+
+// hubMetrics is the realtime.Metrics behind metrics.hubMetrics.
+type hubMetrics struct{ m *metrics }
+
+var _ delivery.Metrics = hubMetrics{}
+
+func (h hubMetrics) LogReadRetried()           { h.m.logReadRetries.Inc() }
+func (h hubMetrics) LogReadsPending(delta int) { h.m.logReadsPending.Add(float64(delta)) }
 
 // redisHook returns a go-redis hook recording command latency and errors.
 func (m *metrics) redisHook() redis.Hook { return redisMetrics{m} }

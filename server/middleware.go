@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"parley/auth"
 	"parley/chat"
+	"parley/config"
 )
 
 // caller is who a request or socket acts as: a validated user of a domain.
@@ -37,22 +37,46 @@ type tokenVerifier interface {
 }
 
 // authenticator turns a token and the request host into a caller: it is
-// shared by REST and the Socket.IO handshake so both accept exactly the same
-// tokens.
+// shared by REST, SSE and the Socket.IO handshake so all accept exactly the
+// same tokens. It holds the tenant rule: a token is valid only in the
+// domain it was issued for, which is bound either by a per-domain key or by
+// the domain claim, never by the client-chosen Host header alone.
 type authenticator struct {
-	verifier      tokenVerifier
-	hostDomains   map[string]chat.Domain // lower-case host without port -> domain
+	// verifier checks every token when all domains share one key; nil when
+	// each domain has its own (domainKeys).
+	verifier tokenVerifier
+	// domainKeys verifies the tokens of each domain with that domain's key
+	// (PARLEY_JWT_DOMAIN_KEYS_DIR); a domain without one accepts no token.
+	domainKeys map[chat.Domain]tokenVerifier
+	// domainClaim: every token names its domain (PARLEY_JWT_DOMAIN_CLAIM);
+	// the verifier refuses tokens without it.
+	domainClaim   bool
+	hostDomains   map[string]chat.Domain // config.CanonicalHost(host) -> domain
 	defaultDomain chat.Domain
 }
 
-// authenticate verifies token and resolves the domain: the request host's
-// configured domain, else the token's domain claim, else the default. A
-// token whose domain claim names another domain than the host's is refused.
+// authenticate verifies token and resolves the domain. The request host's
+// domain is its PARLEY_DOMAINS entry, else the default domain. With
+// per-domain keys the token must verify with that domain's key; with a
+// domain claim the claim must name that domain, except on an unmapped host
+// with one shared key, where the claim picks the domain. Anything else is
+// refused with errOtherDomain.
 func (a authenticator) authenticate(token, host string) (caller, error) {
 	if strings.TrimSpace(token) == "" {
 		return caller{}, auth.ErrMissingToken
 	}
-	claims, err := a.verifier.Verify(token)
+	d, bound := a.hostDomains[config.CanonicalHost(host)]
+	if !bound {
+		d = a.defaultDomain
+	}
+	v := a.verifier
+	if a.domainKeys != nil {
+		if v = a.domainKeys[d]; v == nil {
+			return caller{}, errOtherDomain
+		}
+		bound = true // only d's key verifies the token
+	}
+	claims, err := v.Verify(token)
 	if err != nil {
 		return caller{}, err
 	}
@@ -60,35 +84,29 @@ func (a authenticator) authenticate(token, host string) (caller, error) {
 	if err != nil {
 		return caller{}, errBadUserClaim
 	}
-	d, fromHost := a.hostDomains[hostOnly(host)]
-	switch {
-	case claims.Domain != "" && fromHost && string(d) != claims.Domain:
-		return caller{}, errOtherDomain
-	case claims.Domain != "" && !fromHost:
-		if d, err = chat.ParseDomain(claims.Domain); err != nil {
+	if a.domainClaim {
+		named, err := chat.ParseDomain(claims.Domain)
+		if err != nil || (bound && named != d) {
 			return caller{}, errOtherDomain
 		}
-	case !fromHost:
-		d = a.defaultDomain
+		d = named
 	}
 	return caller{Domain: d, User: user, Expires: claims.Expires, Admin: claims.Admin}, nil
 }
 
-func hostOnly(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return strings.ToLower(host)
-}
-
 // requireCaller authenticates every /api request. With queryToken, a
-// ?token= is accepted when no header carries one: EventSource cannot set
-// headers.
+// ?token= is a token source too (EventSource cannot set headers). Two
+// different tokens in one request are refused (auth.ErrAmbiguousToken).
 func requireCaller(log *slog.Logger, a authenticator, queryToken bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		token := auth.TokenFromHeader(c.Request.Header)
-		if token == "" && queryToken {
-			token = c.Query("token")
+		var query []string
+		if queryToken {
+			query = c.QueryArray("token")
+		}
+		token, err := auth.RequestToken(c.Request.Header, query...)
+		if err != nil {
+			writeError(c, log, err)
+			return
 		}
 		cl, err := a.authenticate(token, c.Request.Host)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	neturl "net/url"
-	"os"
 	"sync"
 	"time"
 
@@ -15,13 +14,18 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"parley/api"
-	"parley/auth"
 	"parley/chat"
 	"parley/config"
 	"parley/inbox"
 	"parley/presence"
+	delivery "parley/realtime"
 	"parley/userapi"
 )
+
+// hub is the delivery engine the Socket.IO and SSE transports feed from.
+// The package is imported as delivery: server's Socket.IO transport is a
+// type named realtime.
+type hub = delivery.Hub
 
 // ginRelease sets Gin's process-wide mode once: gin.SetMode writes package
 // variables without a lock, so servers built concurrently (tests) would race.
@@ -52,19 +56,14 @@ func WithDevUsers(users []DevUser) Option { return func(d *routeDeps) { d.devTok
 // New wires a server from cfg on the Redis client rdb. It adds a metrics
 // hook to rdb.
 func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ...Option) (*Server, error) {
-	verifier, err := newVerifier(cfg)
+	authn, err := newAuthenticator(cfg)
 	if err != nil {
 		return nil, err
-	}
-	hostDomains := make(map[string]chat.Domain, len(cfg.Domains))
-	for host, handle := range cfg.Domains {
-		hostDomains[host] = chat.Domain(handle)
 	}
 	keys := chat.Keys{Prefix: cfg.KeyPrefix}
 	users := userapi.New(userapi.Options{URLTemplate: cfg.UserAPIURL, Header: cfg.UserAPIHeader,
 		Timeout: cfg.UserAPITimeout, TTL: cfg.UserCacheTTL, Logger: log})
 
-	authn := authenticator{verifier: verifier, hostDomains: hostDomains, defaultDomain: chat.Domain(cfg.DefaultDomain)}
 	render := renderer{numericIDs: cfg.NumericIDs}
 	spec, err := openAPIJSON(api.SpecYAML())
 	if err != nil {
@@ -80,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, ClientIDWindow: cfg.ClientIDWindow}, time.Now)
-	events := newHub(rdb, keys, chats, log)
+	events := delivery.New(rdb, keys, chats, delivery.Options{Log: log, Metrics: m.hubMetrics()})
 	// Presence: this node's devices, kept in Redis and heartbeated, so
 	// every node agrees and a dead node's users go offline after expiry.
 	tracker := presence.New(rdb, keys, presence.Options{Heartbeat: cfg.PresenceHeartbeat, Log: log})
@@ -135,7 +134,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 			log.Warn("presence: leaving failed; the other nodes sweep this one after the expiry", "err", err)
 		}
 	}
-	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, leave, events.close}, metrics: m, pprof: cfg.PProf}, nil
+	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, leave, events.Close}, metrics: m, pprof: cfg.PProf}, nil
 }
 
 // Handler is the HTTP handler serving every route.
@@ -149,27 +148,6 @@ func (s *Server) Close() {
 			c()
 		}
 	})
-}
-
-func newVerifier(cfg config.Config) (*auth.Verifier, error) {
-	ac := auth.Config{Algorithms: cfg.JWTAlgorithms, UserClaim: cfg.JWTUserClaim, DomainClaim: cfg.JWTDomainClaim,
-		RequireExp: cfg.JWTRequireExp, Leeway: cfg.JWTLeeway, Secret: []byte(cfg.JWTSecret),
-		AdminClaim: cfg.AdminClaim, AdminValue: cfg.AdminValue}
-	if cfg.JWTSecret == "" {
-		ac.Secret = nil
-	}
-	if cfg.JWTPublicKeyFile != "" {
-		pem, err := os.ReadFile(cfg.JWTPublicKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("PARLEY_JWT_PUBLIC_KEY_FILE: %w", err)
-		}
-		ac.PublicKeyPEM = pem
-	}
-	v, err := auth.NewVerifier(ac)
-	if err != nil {
-		return nil, fmt.Errorf("jwt: %w", err)
-	}
-	return v, nil
 }
 
 // OpenRedis connects to url with timeouts short enough that a dead Redis

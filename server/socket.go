@@ -110,22 +110,24 @@ func userRoom(d chat.Domain, u chat.UserID) socket.Room {
 	return socket.Room(string(d) + ":user:" + string(u))
 }
 
-// handshakeToken finds the token: auth.token (socket.io-client v4), then
-// ?token=, then the X-Auth-Token / Authorization headers of native clients.
-func handshakeToken(h *socket.Handshake) string {
+// handshakeToken finds the token with the same rule as REST: auth.token
+// (socket.io-client v4), ?token= and the X-Auth-Token / Authorization
+// headers of native clients are all sources, and two different tokens are
+// refused (auth.ErrAmbiguousToken).
+func handshakeToken(h *socket.Handshake) (string, error) {
+	var extra []string
 	if m, ok := h.Auth.(map[string]any); ok {
-		if t, ok := m["token"].(string); ok && t != "" {
-			return t
+		if t, ok := m["token"].(string); ok {
+			extra = append(extra, t)
 		}
 	}
-	if q := h.Query["token"]; len(q) > 0 && q[0] != "" {
-		return q[0]
-	}
+	extra = append(extra, h.Query["token"]...)
 	hdr := http.Header{}
 	for k, v := range h.Headers {
-		hdr[http.CanonicalHeaderKey(k)] = v
+		ck := http.CanonicalHeaderKey(k)
+		hdr[ck] = append(hdr[ck], v...)
 	}
-	return auth.TokenFromHeader(hdr)
+	return auth.RequestToken(hdr, extra...)
 }
 
 // authenticate is the handshake middleware: a socket without a valid token
@@ -139,12 +141,19 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	} else if req := s.Request(); req != nil && req.Request() != nil {
 		host = req.Request().Host
 	}
-	cl, err := rt.auth.authenticate(handshakeToken(h), host)
+	token, err := handshakeToken(h)
+	cl := caller{}
+	if err == nil {
+		cl, err = rt.auth.authenticate(token, host)
+	}
 	if err != nil {
 		body := classify(err)
 		msg := "unauthorized"
-		if errors.Is(err, auth.ErrExpiredToken) {
+		switch {
+		case errors.Is(err, auth.ErrExpiredToken):
 			msg = "token expired"
+		case errors.Is(err, auth.ErrAmbiguousToken):
+			msg = "ambiguous token"
 		}
 		next(socket.NewExtendedError(msg, toJSONMap(body)))
 		return
@@ -155,7 +164,7 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	if after < 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		n, err := rt.hub.log.LastEventID(ctx, cl.Domain, cl.User)
+		n, err := rt.hub.LastEventID(ctx, cl.Domain, cl.User)
 		if err != nil {
 			next(socket.NewExtendedError("unavailable", toJSONMap(classify(err))))
 			return
@@ -192,7 +201,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 	cl := st.caller
 	// Events come from the user's event log: a client that reconnects with
 	// auth.lastEventId first gets what it missed, then live events.
-	stop := rt.hub.subscribe(cl.Domain, cl.User, st.after,
+	stop := rt.hub.Subscribe(cl.Domain, cl.User, st.after,
 		func(ev chat.Event) {
 			_ = s.Emit(ev.Type, rt.render.event(cl.Domain, cl.User, ev))
 			rt.onEmit(ev.Type)

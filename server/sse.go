@@ -49,7 +49,7 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			after = parseEventID(c.Query("lastEventId"))
 		}
 		if after < 0 {
-			n, err := h.log.LastEventID(c.Request.Context(), cl.Domain, cl.User)
+			n, err := h.LastEventID(c.Request.Context(), cl.Domain, cl.User)
 			if err != nil {
 				writeError(c, log, err)
 				return
@@ -88,7 +88,7 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 		// The stream is a device for presence until it ends (after the
 		// delivery below has stopped).
 		defer deviceOnline(log, o.presence, cl)()
-		stop := h.subscribe(cl.Domain, cl.User, after, func(ev chat.Event) {
+		stop := h.Subscribe(cl.Domain, cl.User, after, func(ev chat.Event) {
 			if filter != nil && !filter[ev.Type] {
 				return
 			}

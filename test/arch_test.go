@@ -48,7 +48,7 @@ func modulePackages(t *testing.T) map[string]*build.Package {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"parley", "parley/chat", "parley/inbox", "parley/server", "parley/auth", "parley/config", "parley/userapi"} {
+	for _, want := range []string{"parley", "parley/chat", "parley/inbox", "parley/server", "parley/auth", "parley/config", "parley/userapi", "parley/realtime"} {
 		if pkgs[want] == nil {
 			t.Fatalf("package %s not found; found %v", want, keys(pkgs))
 		}
@@ -102,7 +102,7 @@ func TestArchitecture(t *testing.T) {
 		banned []string
 		why    string
 	}{
-		{[]string{"parley/chat", "parley/inbox", "parley/presence"},
+		{[]string{"parley/chat", "parley/inbox", "parley/presence", "parley/realtime"},
 			[]string{"github.com/gin-gonic/gin", "github.com/zishang520", "parley/server", "parley/config", "parley/auth", "parley/userapi"},
 			"the domain knows no transport, configuration or adapter"},
 		{[]string{"parley/auth", "parley/config", "parley/userapi", "parley/api"}, []string{module}, "leaf packages import no module package"},
@@ -132,6 +132,19 @@ func TestArchitecture(t *testing.T) {
 		for _, imp := range all {
 			if imp == module+"/server" {
 				t.Errorf("%s imports parley/server: only main and test may", ip)
+			}
+		}
+	}
+	// The delivery engine is server's own: only main and server import it
+	// (its own tests aside).
+	for ip, p := range pkgs {
+		if ip == module || ip == module+"/server" || ip == module+"/realtime" {
+			continue
+		}
+		all := append(append(append([]string(nil), p.Imports...), p.TestImports...), p.XTestImports...)
+		for _, imp := range all {
+			if imp == module+"/realtime" {
+				t.Errorf("%s imports parley/realtime: only main and server may", ip)
 			}
 		}
 	}

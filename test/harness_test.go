@@ -44,6 +44,17 @@ type node struct {
 // in t.Cleanup.
 func startServer(t *testing.T, env map[string]string) *node {
 	t.Helper()
+	n, err := tryStartServer(t, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// tryStartServer is startServer returning the configuration or wiring
+// error instead of failing the test.
+func tryStartServer(t *testing.T, env map[string]string) (*node, error) {
+	t.Helper()
 	vars := map[string]string{
 		"PARLEY_KEY_PREFIX":     testutil.Prefix(t),
 		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t),
@@ -64,15 +75,16 @@ func startServer(t *testing.T, env map[string]string) *node {
 	}
 	cfg, err := config.Load(vars)
 	if err != nil {
-		t.Fatalf("config.Load: %v", err)
+		return nil, fmt.Errorf("config.Load: %w", err)
 	}
 	rdb, err := server.OpenRedis(cfg.RedisURL)
 	if err != nil {
-		t.Fatalf("OpenRedis: %v", err)
+		return nil, fmt.Errorf("OpenRedis: %w", err)
 	}
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), rdb)
 	if err != nil {
-		t.Fatalf("server.New: %v", err)
+		_ = rdb.Close()
+		return nil, fmt.Errorf("server.New: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -97,16 +109,26 @@ func startServer(t *testing.T, env map[string]string) *node {
 		hc.CloseIdleConnections()
 	})
 	return &node{url: "http://" + ln.Addr().String(), secret: cfg.JWTSecret, cfg: cfg, rdb: raw,
-		prefix: cfg.KeyPrefix, domain: cfg.DefaultDomain, hc: hc, srv: srv}
+		prefix: cfg.KeyPrefix, domain: cfg.DefaultDomain, hc: hc, srv: srv}, nil
 }
 
 func randomHex(t testing.TB, n int) string { return testutil.RandomHex(t, n) }
 
 // tok mints an HS256 token for user (a number or a string; nil leaves the
-// user claim out) with exp one hour ahead. extra adds or overrides claims;
-// a nil value removes one.
+// user claim out) with exp one hour ahead. When the node reads a domain
+// claim, the token names the node's default domain in it. extra adds or
+// overrides claims; a nil value removes one.
 func (n *node) tok(t testing.TB, user any, extra map[string]any) string {
 	t.Helper()
+	if claim := n.cfg.JWTDomainClaim; claim != "" {
+		if _, given := extra[claim]; !given {
+			with := map[string]any{claim: n.domain}
+			for k, v := range extra {
+				with[k] = v
+			}
+			extra = with
+		}
+	}
 	return signed(t, n.secret, user, extra)
 }
 
@@ -157,6 +179,7 @@ type call struct {
 	contentType  string // default application/json when there is a body; "-" sends none
 	host         string
 	header       map[string]string
+	addHeader    http.Header // added after header, repeated names kept
 }
 
 // do sends c and checks the response against api/openapi.yaml.
@@ -194,6 +217,11 @@ func (n *node) do(t testing.TB, c call) reply {
 	}
 	for k, v := range c.header {
 		req.Header.Set(k, v)
+	}
+	for k, vs := range c.addHeader {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	if c.host != "" {
 		req.Host = c.host

@@ -323,6 +323,139 @@ func TestHostileInput(t *testing.T) {
 	t.Logf("so far: %s", line)
 }
 
+// TestHostileTenantInput sends what an attacker would try against tenant
+// binding and token extraction: two different tokens in one request, a
+// crit header, tokens without or with an empty domain claim, another
+// tenant's token under Host spellings (case, trailing dot, port), another
+// tenant's admin, and a token signed with another domain's key. Each must
+// get its 4xx envelope (on REST, SSE and the Socket.IO handshake) and
+// leave Redis unchanged.
+func TestHostileTenantInput(t *testing.T) {
+	t.Parallel()
+	n := startServer(t, map[string]string{"PARLEY_DOMAINS": "a.example=tena,b.example=tenb", "PARLEY_JWT_DOMAIN_CLAIM": "dom"})
+	dir, keys := keysDir(t, "tena", "tenb")
+	kn := startServer(t, map[string]string{"PARLEY_DOMAINS": "a.example=tena,b.example=tenb",
+		"PARLEY_JWT_SECRET": "", "PARLEY_JWT_DOMAIN_KEYS_DIR": dir})
+	tenA := func(user any, extra map[string]any) string {
+		with := map[string]any{"dom": "tena"}
+		for k, v := range extra {
+			with[k] = v
+		}
+		return n.tok(t, user, with)
+	}
+	u1, u3 := tenA(1, nil), tenA(3, nil)
+	crit := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"user_id": 1, "dom": "tena", "exp": time.Now().Add(time.Hour).Unix()})
+	crit.Header["crit"] = []string{"exp2"}
+	crit.Header["exp2"] = 1
+	critTok, err := crit.SignedString([]byte(n.secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := n.do(t, call{method: "POST", path: "/api/user/2", token: u1, host: "a.example", body: `{"type":"text","text":"x"}`})
+	mustStatus(t, mid, http.StatusCreated)
+	m12 := obj(t, mid.obj, "entry")["id"].(string)
+	send := `{"type":"text","text":"hi"}`
+
+	type tc struct {
+		name   string
+		on     *node
+		c      call
+		status int
+		code   string
+	}
+	tests := []tc{
+		{"X-Auth-Token and Authorization differ", n, call{method: "POST", path: "/api/user/2", token: u1, host: "a.example", body: send,
+			header: map[string]string{"Authorization": "Bearer " + u3}}, 400, "AMBIGUOUS_TOKEN"},
+		{"X-Auth-Token twice", n, call{method: "POST", path: "/api/user/2", host: "a.example", body: send,
+			addHeader: http.Header{"X-Auth-Token": {u1, u3}}}, 400, "AMBIGUOUS_TOKEN"},
+		{"X-Auth-Token folded", n, call{method: "POST", path: "/api/user/2", host: "a.example", body: send,
+			header: map[string]string{"X-Auth-Token": u1 + ", " + u3}}, 400, "AMBIGUOUS_TOKEN"},
+		{"Authorization twice", n, call{method: "POST", path: "/api/user/2", host: "a.example", body: send,
+			addHeader: http.Header{"Authorization": {"Bearer " + u1, "bearer " + u3}}}, 400, "AMBIGUOUS_TOKEN"},
+		{"valid and invalid token", n, call{method: "DELETE", path: "/api/user/2/" + m12, token: u1, host: "a.example",
+			header: map[string]string{"Authorization": "Bearer garbage"}}, 400, "AMBIGUOUS_TOKEN"},
+		{"SSE ?token= and header differ", n, call{method: "GET", path: "/api/events?token=" + u3, token: u1, host: "a.example"}, 400, "AMBIGUOUS_TOKEN"},
+		{"SSE ?token= twice", n, call{method: "GET", path: "/api/events?token=" + u1 + "&token=" + u3, host: "a.example"}, 400, "AMBIGUOUS_TOKEN"},
+		{"crit header", n, call{method: "POST", path: "/api/user/2", token: critTok, host: "a.example", body: send}, 401, "UNAUTHORIZED"},
+		{"no domain claim", n, call{method: "POST", path: "/api/user/2", token: n.tok(t, 1, map[string]any{"dom": nil}), host: "a.example", body: send}, 401, "UNAUTHORIZED"},
+		{"no domain claim, unmapped host", n, call{method: "POST", path: "/api/user/2", token: n.tok(t, 1, map[string]any{"dom": nil}), host: "c.example", body: send}, 401, "UNAUTHORIZED"},
+		{"empty domain claim", n, call{method: "POST", path: "/api/user/2", token: tenA(1, map[string]any{"dom": ""}), host: "a.example", body: send}, 401, "UNAUTHORIZED"},
+		{"tena token on B.EXAMPLE.", n, call{method: "POST", path: "/api/user/2", token: u1, host: "B.EXAMPLE.", body: send}, 401, "UNAUTHORIZED"},
+		{"tena token on b.example:9", n, call{method: "DELETE", path: "/api/user/2/" + m12, token: u1, host: "b.example:9"}, 401, "UNAUTHORIZED"},
+		{"tena token on B.example.:443", n, call{method: "POST", path: "/api/block/2", token: u1, host: "B.example.:443"}, 401, "UNAUTHORIZED"},
+		{"tena admin on b.example", n, call{method: "DELETE", path: "/api/admin/dm/1/2/" + m12, token: tenA(9, map[string]any{"role": "admin"}), host: "b.example"}, 401, "UNAUTHORIZED"},
+		{"tenb admin on a.example", n, call{method: "DELETE", path: "/api/admin/dm/1/2/" + m12, token: n.tok(t, 9, map[string]any{"role": "admin", "dom": "tenb"}), host: "a.example"}, 401, "UNAUTHORIZED"},
+		{"key of tena on b.example", kn, call{method: "POST", path: "/api/user/2", token: signed(t, keys["tena"], 1, nil), host: "b.example", body: send}, 401, "UNAUTHORIZED"},
+		{"key of tena, admin, on b.example", kn, call{method: "DELETE", path: "/api/admin/dm/1/2/" + m12, token: signed(t, keys["tena"], 9, map[string]any{"role": "admin"}), host: "B.Example."}, 401, "UNAUTHORIZED"},
+		{"key of tena on an unmapped host", kn, call{method: "POST", path: "/api/user/2", token: signed(t, keys["tena"], 1, nil), host: "c.example", body: send}, 401, "UNAUTHORIZED"},
+		{"the old shared secret on a keyed node", kn, call{method: "POST", path: "/api/user/2", token: n.tok(t, 1, nil), host: "a.example", body: send}, 401, "UNAUTHORIZED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := redisSnapshot(t, tt.on.rdb, tt.on.prefix)
+			r := tt.on.do(t, tt.c)
+			d := diffSnapshots(before, redisSnapshot(t, tt.on.rdb, tt.on.prefix))
+			tally.record(r.status, d != "")
+			wantError(t, r, tt.status, tt.code)
+			if d != "" {
+				t.Errorf("Redis changed:\n%s", d)
+			}
+		})
+	}
+
+	// The Socket.IO handshake takes the token from auth.token, ?token= and
+	// headers with the same rule.
+	handshakes := []struct {
+		name, query, host string
+		on                *node
+		auth              any
+		header            http.Header
+		status            int
+		code              string
+	}{
+		{"auth.token and ?token= differ", "?token=" + u3, "a.example", n, map[string]any{"token": u1}, nil, 400, "AMBIGUOUS_TOKEN"},
+		{"auth.token and X-Auth-Token differ", "", "a.example", n, map[string]any{"token": u1}, http.Header{"X-Auth-Token": {u3}}, 400, "AMBIGUOUS_TOKEN"},
+		{"?token= and Authorization differ", "?token=" + u1, "a.example", n, nil, http.Header{"Authorization": {"Bearer " + u3}}, 400, "AMBIGUOUS_TOKEN"},
+		{"crit header", "", "a.example", n, map[string]any{"token": critTok}, nil, 401, "UNAUTHORIZED"},
+		{"no domain claim", "", "a.example", n, map[string]any{"token": n.tok(t, 1, map[string]any{"dom": nil})}, nil, 401, "UNAUTHORIZED"},
+		{"tena token on B.EXAMPLE.:80", "", "B.EXAMPLE.:80", n, map[string]any{"token": u1}, nil, 401, "UNAUTHORIZED"},
+		{"key of tena on b.example", "", "b.example", kn, map[string]any{"token": signed(t, keys["tena"], 1, nil)}, nil, 401, "UNAUTHORIZED"},
+	}
+	for _, h := range handshakes {
+		t.Run("handshake "+h.name, func(t *testing.T) {
+			before := redisSnapshot(t, h.on.rdb, h.on.prefix)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			hdr := http.Header{"Host": {h.host}}
+			for k, v := range h.header {
+				hdr[k] = v
+			}
+			c, err := sioclient.Dial(ctx, h.on.url+"/"+h.query, h.auth, hdr)
+			status := 0
+			var ce *sioclient.ConnectError
+			switch {
+			case err == nil:
+				c.Close()
+				status = 200
+				t.Error("connected, want connect_error")
+			case !errors.As(err, &ce):
+				t.Fatalf("err = %v, want a connect_error", err)
+			default:
+				var data apiEnvelope
+				if err := json.Unmarshal(ce.Data, &data); err != nil || !data.Error || data.Status != h.status || data.Code != h.code {
+					t.Errorf("data = %s (%v), want the %d %s envelope", ce.Data, err, h.status, h.code)
+				}
+				status = data.Status
+			}
+			d := diffSnapshots(before, redisSnapshot(t, h.on.rdb, h.on.prefix))
+			tally.record(status, d != "")
+			if d != "" {
+				t.Errorf("Redis changed:\n%s", d)
+			}
+		})
+	}
+}
+
 // TestHostileClientIDKeys sends client ids made of Redis key syntax
 // (separators, glob and hash-tag characters): each is accepted, a retry
 // with it is recognised, and no Redis key holds the id verbatim, so nothing

@@ -45,7 +45,8 @@ type Client struct {
 	done    chan struct{}
 }
 
-// Dial connects to the Socket.IO server at base (http://host:port) over a
+// Dial connects to the Socket.IO server at base (http://host:port, with an
+// optional query the handshake carries too) over a
 // websocket and joins the main namespace with auth as its handshake
 // payload, answering the open packet at once as websocket-only clients do.
 // It returns a *ConnectError when the server refuses the connection, and
@@ -57,7 +58,10 @@ func Dial(ctx context.Context, base string, auth any, header http.Header) (*Clie
 	}
 	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
 	u.Path = "/socket.io/"
-	u.RawQuery = "EIO=4&transport=websocket"
+	q := u.Query() // a query on base (e.g. ?token=) is kept
+	q.Set("EIO", "4")
+	q.Set("transport", "websocket")
+	u.RawQuery = q.Encode()
 	conn, _, err := websocket.DefaultDialer.DialContext(ctx, u.String(), header)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", u, err)

@@ -1,8 +1,9 @@
-package server
+package realtime
 
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,13 +14,13 @@ import (
 	"parley/chat"
 )
 
-// eventLog is the slice of chat.Store the hub reads.
-type eventLog interface {
+// EventLog is the slice of chat.Store the hub reads.
+type EventLog interface {
 	EventsAfter(ctx context.Context, d chat.Domain, u chat.UserID, after, limit int64) ([]chat.Event, int64, bool, error)
 	LastEventID(ctx context.Context, d chat.Domain, u chat.UserID) (int64, error)
 }
 
-// hub delivers users' events to this node's live connections (sockets and
+// Hub delivers users' events to this node's live connections (sockets and
 // SSE streams), gap-free and duplicate-free. The send/edit/delete scripts
 // publish each event on the user's channel in the same atomic step that
 // logs it; the hub subscribes to the channels of users connected here and
@@ -30,15 +31,25 @@ type eventLog interface {
 // queue is empty, so an idle connection costs the hub no goroutine.
 // Several nodes need nothing more: each subscribes to Redis for its own
 // users.
-type hub struct {
-	rdb  redis.UniversalClient
+//
+// A log read that fails is retried with backoff until it succeeds or the
+// connection stops; at most Options.MaxReads run at once on the node (the
+// work goroutines of the others wait for a turn). No Redis call runs under
+// h.mu, which delivery needs.
+type Hub struct {
 	keys chat.Keys
-	log  eventLog
+	log  EventLog
 	lg   *slog.Logger
-	ps   *redis.PubSub
-	// ctx bounds the log reads; close cancels it.
+	ps   pubSub
+	// ctx bounds the log reads and their retries; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// reads holds a token per log read under way: at most cap(reads) run
+	// at once on the node, however many connections need one (all of them
+	// after the pub/sub connection comes back).
+	reads              chan struct{}
+	retryMin, retryMax time.Duration
+	metrics            Metrics
 
 	mu    sync.Mutex
 	chans map[string]*channel
@@ -48,6 +59,11 @@ type hub struct {
 type channel struct {
 	subs      map[*subscriber]struct{}
 	confirmed bool // Redis confirmed the subscription: nothing published from now on is missed
+	// subscribed is what the hub last asked Redis for (SUBSCRIBE or
+	// UNSUBSCRIBE); syncing is set while a caller brings it in line with
+	// subs, outside h.mu (see sync). The channel leaves h.chans when it has
+	// no subscriber and is unsubscribed.
+	subscribed, syncing bool
 }
 
 // replayBatch bounds one log read; liveBuffer bounds each connection's
@@ -60,21 +76,84 @@ const (
 	readyWait   = 2 * time.Second
 )
 
-func newHub(rdb redis.UniversalClient, keys chat.Keys, log eventLog, lg *slog.Logger) *hub {
+// Defaults of Options.
+const (
+	DefaultMaxReads = 8
+	DefaultRetryMin = 50 * time.Millisecond
+	DefaultRetryMax = 2 * time.Second
+)
+
+// Options configure a Hub. Zero values take the defaults.
+type Options struct {
+	// MaxReads bounds the event log reads the hub runs at once.
+	MaxReads int
+	// A failed log read is retried after a delay that starts at RetryMin
+	// and doubles up to RetryMax, each drawn at random from its upper half.
+	RetryMin, RetryMax time.Duration
+	Log                *slog.Logger
+	Metrics            Metrics // nil: not counted
+}
+
+// Metrics receives the hub's counts; the server exports them.
+type Metrics interface {
+	// LogReadRetried counts a failed log read that will be tried again.
+	LogReadRetried()
+	// LogReadsPending moves the number of log reads asked for and not yet
+	// done (waiting for a turn, running, or waiting to retry).
+	LogReadsPending(delta int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) LogReadRetried()     {}
+func (noMetrics) LogReadsPending(int) {}
+
+// New starts a hub on rdb's pub/sub that reads missed events from log.
+func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, o Options) *Hub {
+	return newHub(rdb.Subscribe(context.Background()), keys, log, o)
+}
+
+// pubSub is the slice of *redis.PubSub the hub uses.
+type pubSub interface {
+	Subscribe(ctx context.Context, channels ...string) error
+	Unsubscribe(ctx context.Context, channels ...string) error
+	ChannelWithSubscriptions(opts ...redis.ChannelOption) <-chan any
+	Close() error
+}
+
+func newHub(ps pubSub, keys chat.Keys, log EventLog, o Options) *Hub {
+	if o.MaxReads <= 0 {
+		o.MaxReads = DefaultMaxReads
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = DefaultRetryMin
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = DefaultRetryMax
+	}
+	o.RetryMax = max(o.RetryMax, o.RetryMin)
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hub{rdb: rdb, keys: keys, log: log, lg: lg, ps: rdb.Subscribe(context.Background()),
-		ctx: ctx, cancel: cancel, chans: map[string]*channel{}}
+	h := &Hub{keys: keys, log: log, lg: o.Log, ps: ps,
+		ctx: ctx, cancel: cancel, chans: map[string]*channel{},
+		reads: make(chan struct{}, o.MaxReads), retryMin: o.RetryMin, retryMax: o.RetryMax, metrics: o.Metrics}
 	go h.receive()
 	return h
 }
 
-func (h *hub) close() {
+// Close stops the hub: no log read starts after it returns.
+func (h *Hub) Close() {
 	h.cancel()
 	_ = h.ps.Close()
 }
 
 // receive routes published events to the subscribers of their channel.
-func (h *hub) receive() {
+func (h *Hub) receive() {
 	for msg := range h.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
@@ -102,7 +181,7 @@ func (h *hub) receive() {
 // after the pub/sub connection was re-established when Redis restarted or
 // the link dropped) makes the channel's subscribers read the log, so a
 // publish they could not hear is still delivered.
-func (h *hub) confirmed(name string) {
+func (h *Hub) confirmed(name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.chans[name]
@@ -117,7 +196,7 @@ func (h *hub) confirmed(name string) {
 
 // subscriber is one live connection's view of its user's events.
 type subscriber struct {
-	h      *hub
+	h      *Hub
 	domain chat.Domain
 	user   chat.UserID
 	// deliver sends one event on the transport; resync tells the client the
@@ -128,6 +207,8 @@ type subscriber struct {
 	// running is set while a work goroutine exists; whoever sets it starts
 	// one, so there is at most one and events stay in order.
 	running atomic.Bool
+	// done is closed by stop: it ends a wait for a log read or its retry.
+	done chan struct{}
 
 	mu      sync.Mutex
 	ready   bool         // the replay may start: the channel is live, or readyWait passed
@@ -139,7 +220,7 @@ type subscriber struct {
 	// Owned by the work goroutine of the moment (the running flag hands
 	// them from one to the next).
 	started bool  // the initial replay is done
-	last    int64 // the last event id delivered; -1 before the start: live events only
+	last    int64 // the last event id delivered (before the start: the client's position)
 }
 
 // offer queues a live event without ever blocking the receive loop; an
@@ -220,18 +301,9 @@ func (s *subscriber) step() bool {
 	evs, reread := s.queue, s.reread
 	s.queue, s.reread = nil, false
 	s.mu.Unlock()
-	h := s.h
 	if !s.started {
 		s.started = true
-		if s.last < 0 {
-			n, err := h.log.LastEventID(h.ctx, s.domain, s.user)
-			if err != nil {
-				h.lg.Warn("event log unavailable", "user", string(s.user), "err", err)
-			}
-			s.last = n
-		} else {
-			s.last = s.catchUp(s.last, -1)
-		}
+		s.last = s.catchUp(s.last, -1)
 		reread = false // the replay read the log after every event taken above was logged
 	} else if len(evs) == 0 && !reread {
 		return false
@@ -273,20 +345,19 @@ func (s *subscriber) isStopped() bool {
 	return s.stopped
 }
 
-// subscribe starts delivering u's events to deliver. after is the last event
-// id the client has (it gets everything after it), or -1 for live events
-// only. The returned stop ends the delivery; it is safe to call twice.
-func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
-	s := &subscriber{h: h, domain: d, user: u, deliver: deliver, resync: resync, last: after}
+// Subscribe starts delivering u's events to deliver. after is the last event
+// id the client has, 0 for none: it gets everything after it. A client that
+// wants live events only passes LastEventID, read before it is told it is
+// connected, so nothing logged after that moment escapes it. The returned
+// stop ends the delivery; it is safe to call twice.
+func (h *Hub) Subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(chat.Event), resync func(string)) (stop func()) {
+	s := &subscriber{h: h, domain: d, user: u, deliver: deliver, resync: resync, last: after, done: make(chan struct{})}
 	name := h.keys.EventLog(d, u)
 	h.mu.Lock()
 	c := h.chans[name]
 	if c == nil {
 		c = &channel{subs: map[*subscriber]struct{}{}}
 		h.chans[name] = c
-		if err := h.ps.Subscribe(context.Background(), name); err != nil {
-			h.lg.Warn("subscribe failed", "channel", name, "err", err)
-		}
 	}
 	// Set up before s is visible to receive and confirmed (both hold h.mu).
 	ready := c.confirmed
@@ -295,7 +366,7 @@ func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 		s.wait = time.AfterFunc(readyWait, s.readLog)
 	}
 	c.subs[s] = struct{}{}
-	h.mu.Unlock()
+	h.sync(name, c)
 	if ready {
 		s.wake()
 	}
@@ -307,19 +378,66 @@ func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 			return
 		}
 		s.stopped, s.queue = true, nil
+		close(s.done)
 		if s.wait != nil {
 			s.wait.Stop()
 			s.wait = nil
 		}
 		s.mu.Unlock()
 		h.mu.Lock()
-		defer h.mu.Unlock()
 		delete(c.subs, s)
-		if len(c.subs) == 0 && h.chans[name] == c {
-			delete(h.chans, name)
-			_ = h.ps.Unsubscribe(context.Background(), name)
-		}
+		h.sync(name, c)
 	}
+}
+
+// sync brings Redis in line with c: subscribed while it has subscribers,
+// unsubscribed when it has none. It is called with h.mu held and returns
+// with it released. The SUBSCRIBE and UNSUBSCRIBE calls run outside h.mu
+// (they may wait on the network, or on go-redis re-establishing the
+// pub/sub connection, and receive needs h.mu to deliver), one at a time per
+// channel: whoever finds a sync under way leaves the work to its caller,
+// which looks at c again after each call. A subscriber that joins while the
+// call is out waits for the confirmation like any other on a new channel.
+func (h *Hub) sync(name string, c *channel) {
+	if c.syncing {
+		h.mu.Unlock()
+		return
+	}
+	c.syncing = true
+	for {
+		want := len(c.subs) > 0
+		if want == c.subscribed {
+			c.syncing = false
+			if !want && h.chans[name] == c {
+				delete(h.chans, name)
+			}
+			h.mu.Unlock()
+			return
+		}
+		c.subscribed = want
+		if !want {
+			c.confirmed = false
+		}
+		h.mu.Unlock()
+		var err error
+		if want {
+			err = h.ps.Subscribe(context.Background(), name)
+		} else {
+			err = h.ps.Unsubscribe(context.Background(), name)
+		}
+		if err != nil {
+			// go-redis keeps the channel in its set either way and
+			// subscribes it again when it reconnects.
+			h.lg.Warn("pub/sub change failed", "channel", name, "subscribe", want, "err", err)
+		}
+		h.mu.Lock()
+	}
+}
+
+// LastEventID is the id of u's last logged event (0 when none): the
+// position of a client that wants live events only.
+func (h *Hub) LastEventID(ctx context.Context, d chat.Domain, u chat.UserID) (int64, error) {
+	return h.log.LastEventID(ctx, d, u)
 }
 
 // catchUp delivers events after last from the log, up to (not including)
@@ -327,12 +445,10 @@ func (h *hub) subscribe(d chat.Domain, u chat.UserID, after int64, deliver func(
 // the log no longer reaches back to last, the client is told to resync and
 // delivery goes on from the log's head.
 func (s *subscriber) catchUp(last, until int64) int64 {
-	h := s.h
 	for {
-		evs, head, gone, err := h.log.EventsAfter(h.ctx, s.domain, s.user, last, replayBatch)
-		if err != nil {
-			h.lg.Warn("event replay failed", "user", string(s.user), "err", err)
-			return last
+		evs, head, gone, ok := s.eventsAfter(last)
+		if !ok {
+			return last // stopped
 		}
 		if gone {
 			if !s.isStopped() {
@@ -351,4 +467,53 @@ func (s *subscriber) catchUp(last, until int64) int64 {
 			return last
 		}
 	}
+}
+
+// eventsAfter reads the log after id after, retrying a failed read with
+// backoff until one succeeds: a read that failed once must not leave the
+// client without the events it missed, or drop the live event that exposed
+// a gap. ok is false when the subscriber stopped or the hub closed first.
+func (s *subscriber) eventsAfter(after int64) (evs []chat.Event, head int64, gone, ok bool) {
+	h := s.h
+	h.metrics.LogReadsPending(1)
+	defer h.metrics.LogReadsPending(-1)
+	for attempt := 0; ; attempt++ {
+		select {
+		case h.reads <- struct{}{}:
+		case <-s.done:
+			return nil, 0, false, false
+		case <-h.ctx.Done():
+			return nil, 0, false, false
+		}
+		evs, head, gone, err := h.log.EventsAfter(h.ctx, s.domain, s.user, after, replayBatch)
+		<-h.reads
+		if err == nil {
+			return evs, head, gone, true
+		}
+		if attempt == 0 {
+			h.lg.Warn("event log read failed; retrying", "user", string(s.user), "err", err)
+		}
+		h.metrics.LogReadRetried()
+		t := time.NewTimer(h.backoff(attempt))
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+			return nil, 0, false, false
+		case <-h.ctx.Done():
+			t.Stop()
+			return nil, 0, false, false
+		}
+	}
+}
+
+// backoff is the delay before retry attempt+1: retryMin doubled attempt
+// times, capped at retryMax, drawn at random from its upper half so that
+// the connections of one outage do not retry in step.
+func (h *Hub) backoff(attempt int) time.Duration {
+	d := h.retryMax
+	if attempt < 30 {
+		d = min(h.retryMin<<attempt, h.retryMax)
+	}
+	return d/2 + rand.N(d/2+1)
 }

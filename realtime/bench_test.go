@@ -1,0 +1,90 @@
+package realtime
+
+// Micro-benchmark of the hub's fan-out; see also server's BenchmarkFanout
+// (the same through Socket.IO), bench/ and BENCHMARKS.md. The Parley
+// sub-benchmark reports x-baseline, its ns/op over the baseline
+// sub-benchmark's in the same run.
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"parley/chat"
+	"parley/internal/testutil"
+)
+
+var baselines testutil.Baselines
+
+// BenchmarkHubFanout sends messages to a user with n local subscribers
+// (the send script logs and publishes each event; the hub delivers it to
+// every subscriber) and waits until every subscriber has every event,
+// against a bare go-redis subscriber that hands each published payload to
+// n counters.
+func BenchmarkHubFanout(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run("subscribers="+strconv.Itoa(n), func(b *testing.B) { benchHubFanout(b, n) })
+	}
+}
+
+func benchHubFanout(b *testing.B, n int) {
+	rdb := testutil.Redis(b)
+	keys := chat.Keys{Prefix: testutil.Prefix(b)}
+	store := chat.NewStore(rdb, keys, chat.Limits{MaxText: 100}, time.Now)
+	var got atomic.Int64
+	wait := func(want int64) {
+		for deadline := time.Now().Add(30 * time.Second); got.Load() < want; {
+			if time.Now().After(deadline) {
+				b.Fatalf("received %d of %d events", got.Load(), want)
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	name := strconv.Itoa(n)
+
+	b.Run("baseline-goredis-pubsub", func(b *testing.B) {
+		ps := rdb.Subscribe(context.Background(), keys.Prefix+"baseline")
+		if _, err := ps.Receive(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = ps.Close() })
+		counters := make([]atomic.Int64, n)
+		go func() {
+			for range ps.Channel() {
+				for i := range counters {
+					counters[i].Add(1)
+					got.Add(1)
+				}
+			}
+		}()
+		payload := make([]byte, 600) // about one encoded message event
+		got.Store(0)
+		b.ResetTimer()
+		for range b.N {
+			if err := rdb.Publish(context.Background(), keys.Prefix+"baseline", payload).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wait(int64(b.N * n))
+		baselines.Keep(b, "hubfanout"+name)
+	})
+	b.Run("parley-hub", func(b *testing.B) {
+		h := New(rdb, keys, store, Options{})
+		b.Cleanup(h.Close)
+		for range n {
+			b.Cleanup(h.Subscribe("bench", "1", 0, func(chat.Event) { got.Add(1) }, func(string) {}))
+		}
+		got.Store(0)
+		b.ResetTimer()
+		for range b.N {
+			if _, _, err := store.Send(context.Background(), chat.SendRequest{Domain: "bench", From: "2", To: "1",
+				Content: chat.Content{Type: chat.TypeText, Text: "a benchmark message"}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wait(int64(b.N * n))
+		baselines.Report(b, "hubfanout"+name)
+	})
+}

@@ -1,0 +1,14 @@
+// Package realtime is Parley's delivery engine: it gets each user's events
+// to that user's live connections on this node, in order, without gaps or
+// duplicates, whatever the transport.
+//
+// The send, edit and delete scripts log every event and publish it on the
+// user's Redis channel in one atomic step. The Hub subscribes to the
+// channels of the users connected here, and each connection (a
+// subscriber) first replays what it missed from the log, then takes live
+// events, dropping ids it already has and filling any gap from the log.
+//
+// The package is plain Go and Redis: it knows nothing of HTTP, Gin or
+// Socket.IO (server's transports feed it a deliver function), and only
+// server and main import it.
+package realtime
