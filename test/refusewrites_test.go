@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -71,6 +72,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 	ctx := context.Background()
 	u1, u2 := n.tok(t, 1, nil), n.tok(t, 2, nil)
 	id := n.sendText(t, u1, "2", "before")["id"].(string)
+	sock := dial(t, n, u1)
 	waitReady(t, n, http.StatusOK)
 
 	// Full: any maxmemory below what Redis already uses.
@@ -88,6 +90,10 @@ func TestRedisOutOfMemory(t *testing.T) {
 	}
 	if d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix)); d != "" {
 		t.Errorf("Redis changed while refusing writes:\n%s", d)
+	}
+	// Socket.IO speaks the same table: the typing ack is the 503 envelope.
+	if ack := typingAck(t, sock, "2"); ack["status"] != json.Number("503") || ack["code"] != "SERVICE_UNAVAILABLE" {
+		t.Errorf("socket typing ack while full = %v, want the 503 SERVICE_UNAVAILABLE envelope", ack)
 	}
 	// Reads are still served.
 	r := n.get(t, u1, "/api/user/2")
