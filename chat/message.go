@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -125,12 +126,31 @@ func validateText(op, s string, l Limits) error {
 	switch {
 	case !utf8.ValidString(s):
 		return E(op, Invalid, `"text" must be valid UTF-8`, nil)
-	case strings.TrimSpace(s) == "":
+	case blank(s):
 		return E(op, Invalid, `"text" must not be blank`, nil)
 	case utf8.RuneCountInString(s) > l.MaxText:
 		return E(op, Invalid, `"text" is longer than the limit`, nil)
 	}
 	return nil
+}
+
+// blank reports whether s shows nothing: it holds only white space and
+// code points that render as nothing (controls such as NUL, format
+// characters such as zero-width spaces and joiners, the BOM, bidi controls
+// and tag characters, variation selectors and the other default-ignorable
+// code points such as the Hangul fillers).
+func blank(s string) bool {
+	for _, r := range s {
+		if !invisible(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf,
+		unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 func validateImage(op, s string) error {

@@ -71,16 +71,26 @@ func classify(err error) apiError {
 		return e(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", msg)
 	case chat.RateLimited:
 		return e(http.StatusTooManyRequests, "TOO_MANY_REQUESTS", msg)
+	case chat.Canceled:
+		return e(statusClientClosed, "CLIENT_CLOSED_REQUEST", msg)
 	default:
 		return e(http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
 	}
 }
 
+// statusClientClosed is nginx's 499: the client went away before the
+// answer. Nobody reads it; it keeps such requests apart from server faults
+// in the access log and the request metrics.
+const statusClientClosed = 499
+
 // writeError answers with the envelope for err and logs server faults (5xx)
-// once, here at the edge.
+// once, here at the edge; a client that went away is logged at info.
 func writeError(c *gin.Context, log *slog.Logger, err error) {
 	body := classify(err)
-	if body.Status >= 500 {
+	switch {
+	case body.Status == statusClientClosed:
+		log.InfoContext(c.Request.Context(), "request canceled by the client", "route", c.FullPath(), "status", body.Status, "err", err)
+	case body.Status >= 500:
 		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", body.Status, "err", err)
 	}
 	if wait := retryAfter(err); wait > 0 {

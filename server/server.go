@@ -107,7 +107,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		chats:       chats,
 		inboxes:     inbox.NewStore(rdb, keys),
 		users:       users,
-		ready:       redisPinger{rdb},
+		ready:       redisPinger{rdb, keys.ReadyProbe()},
 		render:      render,
 		sio:         rt.handler(),
 		openapi:     spec,
@@ -177,10 +177,22 @@ func OpenRedis(url string) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
-type redisPinger struct{ rdb redis.UniversalClient }
+// redisPinger is readiness: Redis answers and accepts writes.
+type redisPinger struct {
+	rdb   redis.UniversalClient
+	probe string // a key no one writes
+}
 
+// Ping asks for a write that changes nothing, SET with XX of a key that
+// does not exist, in one round trip: a Redis that refuses writes (out of
+// memory under noeviction, a replica, loading, busy) answers it with that
+// refusal where PING would succeed, and a writable one with nil.
 func (p redisPinger) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	return p.rdb.Ping(ctx).Err()
+	err := p.rdb.SetArgs(ctx, p.probe, "1", redis.SetArgs{Mode: "XX", TTL: time.Second}).Err()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
 }
