@@ -60,7 +60,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	// within 55 s.
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(30 * time.Second)
-	opts.SetMaxHttpBufferSize(64 << 10)
+	opts.SetMaxHttpBufferSize(socketMaxPayload) // enforced by limitSocketPayloads
 	// engine.io v2.5.0 writes a broadcast's pre-encoded websocket frame and
 	// then returns, dropping every other packet flushed in the same batch:
 	// a socket receiving events faster than one write loses some (measured
@@ -100,7 +100,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 func (rt *realtime) handler() http.Handler {
 	h := rt.io.ServeHandler(nil)
 	_ = rt.io.Engine().On("connection", openGate)
-	return gateWebsockets(h)
+	return limitSocketPayloads(socketMaxPayload, gateWebsockets(h))
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }
