@@ -21,6 +21,15 @@ var (
 	errMethod       = errors.New("method not allowed")
 	errOtherDomain  = errors.New("token is for another domain")
 	errBadUserClaim = errors.New("token user claim is not a valid user id")
+	// errTooManyPending refuses an Engine.IO handshake while the node holds
+	// PARLEY_MAX_PENDING_SESSIONS sessions that have not authenticated yet.
+	errTooManyPending = errors.New("too many unauthenticated realtime sessions on this node")
+	// errTooManyConnections refuses a socket or SSE stream beyond
+	// PARLEY_MAX_CONNECTIONS_PER_USER on this node.
+	errTooManyConnections = errors.New("too many connections for this user")
+	// errOriginRefused refuses a websocket handshake from an origin that
+	// PARLEY_CORS_ORIGINS does not allow.
+	errOriginRefused = errors.New("origin not allowed")
 )
 
 // apiError is the seed's flat error envelope.
@@ -50,6 +59,12 @@ func classify(err error) apiError {
 		return e(http.StatusUnauthorized, "UNAUTHORIZED", "token is not valid for this domain")
 	case errors.Is(err, errTooLarge):
 		return e(http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body too large")
+	case errors.Is(err, errTooManyPending):
+		return e(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "too many unauthenticated realtime sessions on this node; retry later")
+	case errors.Is(err, errTooManyConnections):
+		return e(http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "too many open connections (sockets and event streams) for this user; close one first")
+	case errors.Is(err, errOriginRefused):
+		return e(http.StatusForbidden, "FORBIDDEN", "origin not allowed: see PARLEY_CORS_ORIGINS")
 	case errors.Is(err, errNotJSON):
 		return e(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "request body must be application/json")
 	case errors.Is(err, errNoRoute):

@@ -72,7 +72,10 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	var rt *realtime
 	m := newMetrics(users, func() int { return rt.connectedSockets() })
 	rdb.AddHook(m.redisHook())
-	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted}
+	// One count of each user's sockets and SSE streams on this node.
+	conns := newConnCounter(cfg.MaxConnectionsPerUser)
+	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted,
+		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout}
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 	}
@@ -116,7 +119,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		hub:         events,
 		rateLimited: m.rateLimited.Inc,
 		sse: sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing,
-			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker},
+			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker, conns: conns},
 		typing:   rtOpts.typing,
 		presence: tracker,
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
 
 	"parley/config"
 	"parley/internal/sioclient"
@@ -673,4 +674,98 @@ func TestHostileClientGoesAway(t *testing.T) {
 	if got, _ := sum(m, "parley_http_requests_total", `status="499"`); got != float64(len(calls)) {
 		t.Errorf("499 requests = %v, want %d", got, len(calls))
 	}
+}
+
+// TestHostileTransport is the hostile-input suite for the realtime
+// transports: oversized Engine.IO payloads (polling bodies with a length,
+// chunked, websocket frames plain and deflated), websocket handshakes from
+// disallowed origins and connections beyond the per-user cap. Each is
+// refused (413, 403, close 1009, 429 / TOO_MANY_CONNECTIONS) and leaves
+// Redis unchanged.
+func TestHostileTransport(t *testing.T) {
+	t.Parallel()
+	n := startServer(t, map[string]string{"PARLEY_CORS_ORIGINS": "https://app.example", "PARLEY_MAX_CONNECTIONS_PER_USER": "1"})
+	u1 := n.tok(t, 1, nil)
+	dial(t, n, u1) // user 1's one connection
+	check := func(t *testing.T, send func() int, want int) {
+		t.Helper()
+		before := redisSnapshot(t, n.rdb, n.prefix)
+		status := send()
+		d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix))
+		tally.record(status, d != "")
+		if status != want {
+			t.Errorf("status %d, want %d", status, want)
+		}
+		if d != "" {
+			t.Errorf("Redis changed:\n%s", d)
+		}
+	}
+	post := func(body io.Reader, length int64) int {
+		sid, status := pollingSID(t, n, nil)
+		if status != http.StatusOK {
+			t.Fatalf("polling handshake: %d %s", status, sid)
+		}
+		req, _ := http.NewRequest("POST", n.url+"/socket.io/?EIO=4&transport=polling&sid="+sid, body)
+		req.ContentLength = length
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		res, err := n.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(b), `"PAYLOAD_TOO_LARGE"`) {
+			t.Errorf("body %q, want the PAYLOAD_TOO_LARGE envelope", b)
+		}
+		return res.StatusCode
+	}
+	for _, size := range []int64{64<<10 + 1, 1 << 20, 8 << 20} {
+		t.Run(fmt.Sprintf("polling body of %d bytes with a length", size), func(t *testing.T) {
+			check(t, func() int { return post(&hugeBody{left: size}, size) }, 413)
+		})
+		t.Run(fmt.Sprintf("chunked polling body of %d bytes", size), func(t *testing.T) {
+			check(t, func() int { return post(&hugeBody{left: size}, -1) }, 413)
+		})
+	}
+	for _, deflate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("websocket frame of 8 MB, deflate %v", deflate), func(t *testing.T) {
+			check(t, func() int {
+				if err := bigFrame(n, 8<<20, deflate); err != nil {
+					t.Error(err)
+					return 0
+				}
+				return 413 // closed 1009, the websocket's "too large"
+			}, 413)
+		})
+	}
+	for _, origin := range []string{"https://evil.example", "null", "https://app.example.evil.example", "http://app.example"} {
+		t.Run("websocket from origin "+origin, func(t *testing.T) {
+			check(t, func() int {
+				ws, res, err := websocket.DefaultDialer.Dial(strings.Replace(n.url, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket",
+					http.Header{"Origin": {origin}})
+				if err == nil {
+					ws.Close()
+					return 101
+				}
+				if res == nil {
+					t.Fatal(err)
+				}
+				return res.StatusCode
+			}, 403)
+		})
+	}
+	t.Run("socket beyond the per-user cap", func(t *testing.T) {
+		check(t, func() int {
+			_, err := tryDial(t, n, u1)
+			refusedTooMany(t, err, "2nd socket")
+			return 429
+		}, 429)
+	})
+	t.Run("SSE stream beyond the per-user cap", func(t *testing.T) {
+		check(t, func() int {
+			r := n.do(t, call{method: "GET", path: "/api/events", token: u1})
+			wantError(t, r, 429, "TOO_MANY_CONNECTIONS")
+			return r.status
+		}, 429)
+	})
 }
