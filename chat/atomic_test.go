@@ -272,3 +272,28 @@ func TestLostCountersResume(t *testing.T) {
 		})
 	}
 }
+
+// TestLostEventCounterReads: before any write repairs a lost event counter,
+// the log's newest id is still the user's last event id, so a client that
+// reconnects in between replays (or is caught up) instead of being told to
+// resync from REST.
+func TestLostEventCounterReads(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	d := seedDM(t, f, f.store)
+	top := f.logTop(t, d.a)
+	if err := f.rdb.Del(ctx, f.keys.EventSeq(f.dom, d.a)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.store.LastEventID(ctx, f.dom, d.a); err != nil || n != top {
+		t.Errorf("LastEventID with the counter lost: %d (%v), want the log's newest %d", n, err, top)
+	}
+	if _, last, gone, err := f.store.EventsAfter(ctx, f.dom, d.a, top, 100); err != nil || gone || last != top {
+		t.Errorf("EventsAfter(%d): last %d, gone %v, err %v; want caught up at %d", top, last, gone, err, top)
+	}
+	evs, last, gone, err := f.store.EventsAfter(ctx, f.dom, d.a, top-2, 100)
+	if err != nil || gone || last != top || len(evs) != 2 || evs[0].ID != top-1 {
+		t.Errorf("EventsAfter(%d): %d events, last %d, gone %v, err %v; want 2 from %d", top-2, len(evs), last, gone, err, top-1)
+	}
+}
