@@ -72,7 +72,8 @@ local function msg_fields(msg) return '"msg":' .. msg end
 local function read_seq(read_key, peer)
   local mark = redis.call('HGET', read_key, peer)
   if not mark then return 0 end
-  return tonumber(string.match(mark, '^(%d+)')) or 0
+  local seq = string.match(mark, '^(%d+)')
+  return seq and tonumber(seq) or 0
 end
 
 -- lower_unread takes n off a user's total unread counter, never below 0.
