@@ -3,6 +3,7 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"parley/chat"
+	"parley/internal/testutil"
 )
 
 // budgeted is a store on f's Redis whose budgets are on (and never spent
@@ -295,5 +297,49 @@ func TestLostEventCounterReads(t *testing.T) {
 	evs, last, gone, err := f.store.EventsAfter(ctx, f.dom, d.a, top-2, 100)
 	if err != nil || gone || last != top || len(evs) != 2 || evs[0].ID != top-1 {
 		t.Errorf("EventsAfter(%d): %d events, last %d, gone %v, err %v; want 2 from %d", top-2, len(evs), last, gone, err, top-1)
+	}
+}
+
+// TestOutOfMemoryRedisWritesNothing: a Redis at its memory limit with
+// noeviction refuses a script at its first write, so every write fails
+// whole, as Unavailable (503: retry later), and goes through once memory
+// is back. Runs on a private redis-server (it reconfigures it).
+func TestOutOfMemoryRedisWritesNothing(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("needs redis-server on PATH (apt-get install redis-server)")
+	}
+	for _, w := range writeKinds {
+		t.Run(w.name, func(t *testing.T) {
+			t.Parallel()
+			rdb := redis.NewClient(&redis.Options{Addr: testutil.StartRedis(t, "--maxmemory-policy", "noeviction")})
+			t.Cleanup(func() { _ = rdb.Close() })
+			f := newFixture(t)
+			f.rdb = rdb
+			f.store = chat.NewStore(rdb, f.keys, chat.Limits{MaxText: 100}, f.clock.Now)
+			ctx := context.Background()
+			d := seedDM(t, f, budgeted(f))
+			toPeer := f.published(t, d.b)
+			before := f.snapshot(t)
+			if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+				t.Fatal(err)
+			}
+			err := w.do(ctx, d, 0)
+			if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if chat.KindOf(err) != chat.Unavailable {
+				t.Errorf("%s on a Redis out of memory: %v (kind %d), want Unavailable", w.name, err, chat.KindOf(err))
+			}
+			if ch := diff(before, f.snapshot(t)); ch != "" {
+				t.Errorf("%s refused for memory wrote:\n%s", w.name, ch)
+			}
+			if p := toPeer(); p != "" {
+				t.Errorf("%s refused for memory published %s", w.name, p)
+			}
+			if err := w.do(ctx, d, 0); err != nil {
+				t.Errorf("%s once memory is back: %v", w.name, err)
+			}
+		})
 	}
 }

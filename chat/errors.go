@@ -86,9 +86,10 @@ func RetryAfterOf(err error) time.Duration {
 }
 
 // StoreError wraps a Redis failure. Connection faults, timeouts and a server
-// that is loading or read-only are Unavailable (503: retry later); any other
-// reply error is Internal because it means a bug in a script or a key of the
-// wrong type.
+// that is loading, read-only or out of memory (OOM: it refuses a script at
+// its first write, so nothing was written) are Unavailable (503: retry
+// later); any other reply error is Internal because it means a bug in a
+// script or a key of the wrong type.
 func StoreError(op string, err error) error {
 	if err == nil {
 		return nil
@@ -109,7 +110,7 @@ func isUnavailable(err error) bool {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()
-		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "BUSY", "TRYAGAIN"} {
+		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "BUSY", "TRYAGAIN", "OOM "} {
 			if strings.HasPrefix(msg, p) {
 				return true
 			}
