@@ -5,8 +5,11 @@ import (
 	"slices"
 )
 
-// Block makes u refuse messages (and typing) from target. Blocking is
-// one-way, idempotent, and leaves the history as it is.
+// Block makes u refuse every write from target, and keeps u from writing
+// to target until the unblock: sends, edits, "seen", read receipts, typing
+// and deletes in that DM are Forbidden either way, checked by guard.lua
+// inside each write's script. Blocking is idempotent and leaves the history
+// as it is.
 func (s *Store) Block(ctx context.Context, d Domain, u, target UserID) error {
 	if u == target {
 		return E("chat.Block", Invalid, "you cannot block yourself", nil)
@@ -56,27 +59,9 @@ func (s *Store) Blocked(ctx context.Context, d Domain, u UserID) ([]UserID, erro
 	return out, nil
 }
 
-// Contact errors, shared by every write that reaches another user.
+// Contact errors, shared by every write that reaches another user (see
+// guard.lua).
 var (
 	errBlockedBy = E("chat.Contact", Forbidden, "this user does not accept your messages", nil)
 	errBlocking  = E("chat.Contact", Forbidden, "you have blocked this user; unblock them first", nil)
 )
-
-// CheckContact returns Forbidden when either user has blocked the other.
-// Sends check the same inside their script, atomically with the write;
-// this is for what is never stored (typing).
-func (s *Store) CheckContact(ctx context.Context, d Domain, from, to UserID) error {
-	p := s.rdb.Pipeline()
-	by := p.SIsMember(ctx, s.keys.Blocks(d, to), string(from))
-	own := p.SIsMember(ctx, s.keys.Blocks(d, from), string(to))
-	if _, err := p.Exec(ctx); err != nil {
-		return StoreError("chat.CheckContact", err)
-	}
-	switch {
-	case by.Val():
-		return errBlockedBy
-	case own.Val():
-		return errBlocking
-	}
-	return nil
-}

@@ -24,6 +24,7 @@ const (
 	Conflict                // the state changed underneath; retry
 	Unavailable             // a dependency (Redis) is down; retry later
 	RateLimited             // too many requests; retry after Error.RetryAfter
+	Canceled                // the caller went away before the answer; nobody to tell
 )
 
 // Error is the domain error: Msg is safe to show to users, Err is the cause
@@ -33,7 +34,8 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
-	// RetryAfter is how long a RateLimited caller should wait.
+	// RetryAfter is how long a RateLimited or Unavailable caller should
+	// wait (Unavailable: StorageRetryAfter when zero).
 	RetryAfter time.Duration
 }
 
@@ -76,49 +78,86 @@ func MessageOf(err error) string {
 	return "internal error"
 }
 
-// RetryAfterOf returns the wait of a RateLimited error, 0 for any other.
+// StorageRetryAfter is the Retry-After of an Unavailable error that names
+// no wait of its own: long enough for a failover, a restart or an operator
+// freeing memory to make progress, short enough for a user to wait.
+const StorageRetryAfter = 2 * time.Second
+
+// RetryAfterOf returns how long the caller should wait before retrying: the
+// wait of a RateLimited error, that of an Unavailable one (at least
+// StorageRetryAfter when it names none), 0 for any other.
 func RetryAfterOf(err error) time.Duration {
 	var e *Error
-	if errors.As(err, &e) && e.Kind == RateLimited {
+	if !errors.As(err, &e) {
+		return 0
+	}
+	switch {
+	case e.Kind == RateLimited:
+		return e.RetryAfter
+	case e.Kind == Unavailable && e.RetryAfter <= 0:
+		return StorageRetryAfter
+	case e.Kind == Unavailable:
 		return e.RetryAfter
 	}
 	return 0
 }
 
-// StoreError wraps a Redis failure. Connection faults, timeouts and a server
-// that is loading or read-only are Unavailable (503: retry later); any other
-// reply error is Internal because it means a bug in a script or a key of the
-// wrong type.
+// StoreError wraps a Redis failure; it is the one place a Redis error gets
+// its Kind. A caller that went away (its context canceled) is Canceled: no
+// fault of Redis or of Parley. Connection faults, timeouts and a Redis that
+// refuses work for now (see refusalCodes) are Unavailable (503 with
+// Retry-After); any other reply error is Internal because it means a bug in
+// a script or a key of the wrong type.
 func StoreError(op string, err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if isUnavailable(err) {
-		return E(op, Unavailable, "storage unavailable, try again later", err)
+	case errors.Is(err, context.Canceled):
+		return E(op, Canceled, "request canceled", err)
+	case isUnavailable(err):
+		return &Error{Op: op, Kind: Unavailable, Msg: "storage unavailable, try again later", Err: err,
+			RetryAfter: StorageRetryAfter}
 	}
 	return E(op, Internal, "", err)
 }
 
+// refusalCodes are the error codes of a Redis that is up but refuses
+// commands for now: out of memory under noeviction (OOM), a replica
+// (READONLY), a replica cut off from its master (MASTERDOWN), loading its
+// dataset (LOADING), running a slow script (BUSY), a cluster down or
+// resharding (CLUSTERDOWN, TRYAGAIN), too few replicas for
+// min-replicas-to-write (NOREPLICAS), a failed snapshot with
+// stop-writes-on-bgsave-error (MISCONF), and a script cache flushed between
+// a load and its EVALSHA (NOSCRIPT; the next request loads it again).
+var refusalCodes = map[string]bool{"OOM": true, "READONLY": true, "MASTERDOWN": true, "LOADING": true,
+	"BUSY": true, "CLUSTERDOWN": true, "TRYAGAIN": true, "NOREPLICAS": true, "MISCONF": true, "NOSCRIPT": true}
+
 func isUnavailable(err error) bool {
 	var netErr net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
-		errors.Is(err, redis.ErrClosed), errors.As(err, &netErr):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrClosed), errors.As(err, &netErr):
 		return true
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		msg := rerr.Error()
-		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "BUSY", "TRYAGAIN"} {
-			if strings.HasPrefix(msg, p) {
-				return true
-			}
-		}
-		return false
+		return refusalCodes[replyCode(rerr.Error())]
 	}
 	// Dial and I/O failures surface as plain errors (io.EOF, "connection
 	// refused", pool timeouts); none of them is a reply from Redis.
 	return true
+}
+
+// replyCode is the error code of a Redis error reply: its first word, or
+// for a command refused inside a script on Redis 6 ("ERR Error running
+// script ...: -OOM command not allowed ..."), the code of that command.
+func replyCode(msg string) string {
+	code, _, _ := strings.Cut(msg, " ")
+	if code == "ERR" && strings.HasPrefix(msg, "ERR Error running script") {
+		if i := strings.LastIndex(msg, ": -"); i >= 0 {
+			code, _, _ = strings.Cut(msg[i+3:], " ")
+		}
+	}
+	return code
 }
 
 func errorf(op string, format string, args ...any) error {

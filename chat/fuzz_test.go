@@ -5,11 +5,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
 // FuzzKeys checks the keyspace for any ids and domain that pass
-// validation: every key stays under "<prefix><domain>:", holds no
+// validation, and any client id: every key stays under "<prefix><domain>:", holds no
 // character that could address another key pattern or slot ('*', '{',
 // space), and two different conversations never share a key.
 func FuzzKeys(f *testing.F) {
@@ -47,7 +48,11 @@ func FuzzKeys(f *testing.F) {
 			t.Fatalf("NewConversation is not symmetric: %+v vs %+v", conv1, rev)
 		}
 		all := []string{keys.DM(conv1), keys.Messages(conv1), keys.Seq(conv1),
-			keys.Inbox(dom, ids[0]), keys.Inbox(dom, ids[1])}
+			keys.Inbox(dom, ids[0]), keys.Inbox(dom, ids[1]),
+			keys.ClientID(dom, ids[0], c+"*{"+d+"}:"+a)} // client ids are free text
+		if (a == b) != (keys.ClientID(dom, ids[0], a) == keys.ClientID(dom, ids[0], b)) {
+			t.Fatalf("client ids %q and %q: keys not one per id", a, b)
+		}
 		for _, k := range all {
 			if !strings.HasPrefix(k, prefix+string(dom)+":") {
 				t.Fatalf("key %q is outside %s%s:", k, prefix, dom)
@@ -108,13 +113,17 @@ func FuzzParsePage(f *testing.F) {
 }
 
 // FuzzContentValidate checks message validation: it never panics, and
-// what it accepts is a non-blank valid UTF-8 text within the limit or an
-// absolute http(s) image URL.
+// what it accepts is a valid UTF-8 text within the limit holding at least
+// one visible character (not white space, a control or a format character
+// such as a zero-width space, joiner, BOM or bidi control), or an absolute
+// http(s) image URL.
 func FuzzContentValidate(f *testing.F) {
 	f.Add("text", "hello", "", 10)
 	f.Add("text", "  \n\t", "", 10)
 	f.Add("text", "e\u0301e\u0301e\u0301", "", 6)
 	f.Add("text", "a\xffb", "", 10)
+	f.Add("text", "\u200b\u200d\ufeff", "", 10)
+	f.Add("text", "\u202e\u2066\x00", "", 10)
 	f.Add("text", strings.Repeat("😀", 11), "", 10)
 	f.Add("image", "", "https://cdn.example/a.png", 10)
 	f.Add("image", "", "javascript:alert(1)", 10)
@@ -133,7 +142,7 @@ func FuzzContentValidate(f *testing.F) {
 		}
 		switch c.Type {
 		case TypeText:
-			if !utf8.ValidString(c.Text) || strings.TrimSpace(c.Text) == "" || utf8.RuneCountInString(c.Text) > max || c.Image != "" {
+			if !utf8.ValidString(c.Text) || !strings.ContainsFunc(c.Text, visible) || utf8.RuneCountInString(c.Text) > max || c.Image != "" {
 				t.Fatalf("accepted bad text %q (image %q)", c.Text, c.Image)
 			}
 		case TypeImage:
@@ -145,4 +154,8 @@ func FuzzContentValidate(f *testing.F) {
 			t.Fatalf("accepted type %q", c.Type)
 		}
 	})
+}
+
+func visible(r rune) bool {
+	return !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r)
 }

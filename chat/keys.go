@@ -1,6 +1,10 @@
 package chat
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // Conversation is the DM between two users of one domain. Lo and Hi are the
 // two ids in canonical order, so both users build the same value.
@@ -62,7 +66,8 @@ func InboxKey(d Domain, u UserID) string { return string(d) + ":inbox:" + string
 // Keys builds every Redis key Parley uses: the whole keyspace lives here.
 // Prefix (PARLEY_KEY_PREFIX, default "parley:") lets Parley share a Redis.
 // All parts come from validated ids and domains, which cannot hold ':', '*'
-// or '{', so nothing from a request can reach outside its own domain.
+// or '{', or are hashed (client ids), so nothing from a request reaches a
+// key name verbatim or outside its own domain.
 type Keys struct{ Prefix string }
 
 // DM is the sorted set of message ids, scored by a per-conversation sequence.
@@ -95,6 +100,12 @@ func (k Keys) EventSeq(d Domain, u UserID) string { return k.EventLog(d, u) + ":
 // Blocks is the set of users u has blocked.
 func (k Keys) Blocks(d Domain, u UserID) string { return k.Prefix + string(d) + ":blocks:" + string(u) }
 
+// WriteBucket is u's token bucket for every write toward another user but
+// sends (edit, seen, read, typing, delete).
+func (k Keys) WriteBucket(d Domain, u UserID) string {
+	return k.Prefix + string(d) + ":rate:write:" + string(u)
+}
+
 // Read is u's hash of read horizons: peer -> "<seq>:<message id>:<epoch ms>".
 func (k Keys) Read(d Domain, u UserID) string { return k.Prefix + string(d) + ":read:" + string(u) }
 
@@ -108,6 +119,15 @@ func (k Keys) SendBucket(d Domain, u UserID) string {
 }
 
 // ClientID records u's send with client id cid for the idempotency window.
+// The client id is free text from the request, so the key holds its
+// SHA-256 (hex), never the id itself: the same id always names the same
+// key, and no ':', '*' or '{' a client sends can shape a key or pick a
+// Cluster slot.
 func (k Keys) ClientID(d Domain, u UserID, cid string) string {
-	return k.Prefix + string(d) + ":cid:" + string(u) + ":" + cid
+	sum := sha256.Sum256([]byte(cid))
+	return k.Prefix + string(d) + ":cid:" + string(u) + ":" + hex.EncodeToString(sum[:])
 }
+
+// ReadyProbe is the key readiness probes with SET XX: nothing creates it,
+// so the probe tests that Redis accepts writes without writing.
+func (k Keys) ReadyProbe() string { return k.Prefix + "ready.probe" }

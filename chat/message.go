@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -65,6 +66,11 @@ type Limits struct {
 	EventLogAge time.Duration // how long an event is kept; 0 = DefaultEventLogAge
 	SendRate    float64       // sends per second per user; 0 = unlimited
 	SendBurst   int           // sends allowed at once before SendRate applies
+	// WriteRate and WriteBurst are the budget of every other write toward
+	// another user (edit, seen, read, typing, delete): per second, 0 =
+	// unlimited, and allowed at once.
+	WriteRate  float64
+	WriteBurst int
 	// ClientIDWindow is how long a send's client id is remembered; 0 =
 	// DefaultClientIDWindow.
 	ClientIDWindow time.Duration
@@ -93,6 +99,9 @@ func (l Limits) withDefaults() Limits {
 	if l.SendBurst < 1 {
 		l.SendBurst = 1
 	}
+	if l.WriteBurst < 1 {
+		l.WriteBurst = 1
+	}
 	return l
 }
 
@@ -117,12 +126,31 @@ func validateText(op, s string, l Limits) error {
 	switch {
 	case !utf8.ValidString(s):
 		return E(op, Invalid, `"text" must be valid UTF-8`, nil)
-	case strings.TrimSpace(s) == "":
+	case blank(s):
 		return E(op, Invalid, `"text" must not be blank`, nil)
 	case utf8.RuneCountInString(s) > l.MaxText:
 		return E(op, Invalid, `"text" is longer than the limit`, nil)
 	}
 	return nil
+}
+
+// blank reports whether s shows nothing: it holds only white space and
+// code points that render as nothing (controls such as NUL, format
+// characters such as zero-width spaces and joiners, the BOM, bidi controls
+// and tag characters, variation selectors and the other default-ignorable
+// code points such as the Hangul fillers).
+func blank(s string) bool {
+	for _, r := range s {
+		if !invisible(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf,
+		unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 func validateImage(op, s string) error {

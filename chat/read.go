@@ -47,8 +47,10 @@ type ReadState struct {
 // MarkRead moves caller's read horizon in the DM with peer up to message
 // id, never back. Moving it takes the messages passed off the caller's
 // unread counts and sends both users a message:read event, in one atomic
-// script; a horizon already there or further changes nothing. Errors:
-// NotFound (no such message in this DM), Invalid, Unavailable.
+// script; a horizon already there or further changes nothing (and costs
+// nothing). Errors: NotFound (no such message in this DM), Invalid,
+// Forbidden (either user blocked the other), RateLimited (moving the
+// horizon spends from the caller's write budget), Unavailable.
 func (s *Store) MarkRead(ctx context.Context, d Domain, caller, peer UserID, id string) (ReadState, Conversation, error) {
 	const op = "chat.MarkRead"
 	conv, err := NewConversation(d, caller, peer)
@@ -58,10 +60,10 @@ func (s *Store) MarkRead(ctx context.Context, d Domain, caller, peer UserID, id 
 	if !validMessageID(id) {
 		return ReadState{}, conv, E(op, NotFound, "Message not found", nil)
 	}
-	n, st, err := s.runRead(ctx, conv, caller, id, "", "")
+	n, st, err := s.runRead(ctx, op, conv, caller, id, "", "")
 	switch {
 	case err != nil:
-		return ReadState{}, conv, StoreError(op, err)
+		return ReadState{}, conv, err
 	case n == 0:
 		return ReadState{}, conv, E(op, NotFound, "Message not found", nil)
 	}
@@ -69,26 +71,30 @@ func (s *Store) MarkRead(ctx context.Context, d Domain, caller, peer UserID, id 
 }
 
 // runRead runs read.lua for caller in conv: code 0 (no such message), -1
-// (the message changed since old was read), 1 (done) or 2 (moved).
-func (s *Store) runRead(ctx context.Context, conv Conversation, caller UserID, id, old, updated string) (int64, ReadState, error) {
+// (the message changed since old was read), 1 (done) or 2 (moved). Errors
+// are *Error: a block either way (Forbidden), the caller's write budget
+// (RateLimited), Redis.
+func (s *Store) runRead(ctx context.Context, op string, conv Conversation, caller UserID, id, old, updated string) (int64, ReadState, error) {
 	d, peer := conv.Domain, conv.Peer(caller)
 	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Read(d, caller), s.keys.Unread(d, caller)},
 		s.eventKeys(d, caller, peer)...)
+	keys = append(keys, s.guardKeys(d, caller, peer, s.keys.WriteBucket(d, caller))...)
 	args := []any{id, string(caller), string(peer), s.now().UnixMilli(), s.limits.EventLogMax,
 		s.limits.EventLogAge.Milliseconds(), old, updated}
-	res, err := s.read.Run(ctx, s.rdb, keys, args...).Slice()
+	reply, err := s.runGuarded(ctx, op, msgWriteRate, s.read, keys, append(args, s.writeBudget()...)...)
 	if err != nil {
 		return 0, ReadState{}, err
 	}
+	res, _ := reply.([]any)
 	if len(res) != 3 {
-		return 0, ReadState{}, fmt.Errorf("unexpected read reply %v", res)
+		return 0, ReadState{}, errorf(op, "unexpected read reply %v", reply)
 	}
 	code, _ := res[0].(int64)
 	raw, _ := res[1].(string)
 	unread, _ := res[2].(int64)
 	mark, err := ParseReadMark(raw)
 	if err != nil {
-		return 0, ReadState{}, err
+		return 0, ReadState{}, errorf(op, "%w", err)
 	}
 	return code, ReadState{Mark: mark, Unread: unread, Moved: code == 2}, nil
 }

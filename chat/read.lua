@@ -6,10 +6,14 @@
 -- ARGV[1] message id  ARGV[2] A's id  ARGV[3] B's id  ARGV[4] epoch ms
 -- ARGV[5] event log length  ARGV[6] event log age ms
 -- ARGV[7] expected message JSON ("" = no edit)  ARGV[8] new message JSON
+-- KEYS[9] users A blocked  KEYS[10] users B blocked  KEYS[11] A's write bucket
+-- ARGV[9] writes per second (0: no limit)  ARGV[10] burst
 -- Returns {code, horizon, unread}: code 0 no such message, -1 the message
 -- changed since it was read, 1 done (the horizon was already there or
 -- further), 2 the horizon moved; horizon is A's mark ("" if none); unread
--- counts the messages after it.
+-- counts the messages after it. Or a refusal of guard.lua: a block either
+-- way, or A's budget spent (only a call that writes spends: a "seen" edit,
+-- or a horizon that moves).
 -- move_read sets reader's horizon in the DM (dm_key) to message id at seq
 -- when that is further than it was: the messages passed (all the peer's:
 -- a user's own sends move their horizon) leave the unread total, and both
@@ -27,12 +31,20 @@ local function move_read(dm_key, r, reader, peer, id, seq, ts, max_len, max_age)
   return passed
 end
 
+check_keys('zset hash hash counter counter stream counter stream set set hash')
 local seq = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not seq then return {0, '', 0} end
 if ARGV[7] ~= '' then
   local cur = redis.call('HGET', KEYS[2], ARGV[1])
   if not cur then return {0, '', 0} end
   if cur ~= ARGV[7] then return {-1, '', 0} end
+end
+local refused = contact_refusal(KEYS[9], KEYS[10], ARGV[2], ARGV[3])
+if not refused and (ARGV[7] ~= '' or tonumber(seq) > read_seq(KEYS[3], ARGV[3])) then
+  refused = spend(KEYS[11], ARGV[9], ARGV[10])
+end
+if refused then return refused end
+if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[8])
   append_event(KEYS[5], KEYS[6], 'message:edit', ARGV[3], ARGV[4], msg_fields(ARGV[8]), ARGV[5], ARGV[6])
   append_event(KEYS[7], KEYS[8], 'message:edit', ARGV[2], ARGV[4], msg_fields(ARGV[8]), ARGV[5], ARGV[6])

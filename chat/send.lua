@@ -12,30 +12,21 @@
 -- ARGV[1] message id  ARGV[2] message JSON  ARGV[3] epoch ms
 -- ARGV[4] member for A's inbox ("user-<B>")  ARGV[5] member for B's inbox ("user-<A>")
 -- ARGV[6] B's id  ARGV[7] A's id  ARGV[8] event log length  ARGV[9] event log age ms
--- ARGV[10] sends per second (0: no limit)  ARGV[11] burst
+-- ARGV[10] sends per second (0: no limit)  ARGV[11] burst (the send budget; see guard.lua)
 -- ARGV[12] request fingerprint, "" without a client id  ARGV[13] client id window ms
 -- Returns {'ok', seq} | {'dup', record} | {'blocked_by'} | {'blocking'} | {'rate', retry ms}
 -- where record is "<fingerprint>\n<seq>\n<message JSON>" of the first send.
-local now = tonumber(ARGV[3])
+check_keys('zset hash counter zset zset counter stream counter stream zset set set hash counter counter hash string')
 if ARGV[12] ~= '' then
   local rec = redis.call('GET', KEYS[17])
   if rec then return {'dup', rec} end
 end
-if redis.call('SISMEMBER', KEYS[12], ARGV[7]) == 1 then return {'blocked_by'} end
-if redis.call('SISMEMBER', KEYS[11], ARGV[6]) == 1 then return {'blocking'} end
-local rate = tonumber(ARGV[10])
-if rate > 0 then
-  -- Token bucket: burst tokens, refilled at rate per second.
-  local burst = tonumber(ARGV[11])
-  local b = redis.call('HMGET', KEYS[16], 't', 'ts')
-  local tokens = tonumber(b[1]) or burst
-  local elapsed = math.max(0, now - (tonumber(b[2]) or now))
-  tokens = math.min(burst, tokens + elapsed * rate / 1000)
-  if tokens < 1 then return {'rate', math.ceil((1 - tokens) * 1000 / rate)} end
-  redis.call('HSET', KEYS[16], 't', tostring(tokens - 1), 'ts', now)
-  redis.call('PEXPIRE', KEYS[16], math.ceil(burst * 1000 / rate) + 1000)
-end
-local seq = redis.call('INCR', KEYS[3])
+local refused = contact_refusal(KEYS[11], KEYS[12], ARGV[7], ARGV[6]) or spend(KEYS[16], ARGV[10], ARGV[11])
+if refused then return refused end
+-- The sequence goes on above the conversation's last message even if its
+-- counter was lost, so two messages never share a place.
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local seq = next_counter(KEYS[3], tonumber(top[2]) or 0)
 -- A's horizon moves to the new message: B's messages A had not read leave
 -- A's unread total. No message:read event: the message:new itself tells
 -- B that A has read everything before it, and keeps a reply to two events.

@@ -52,11 +52,11 @@ func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() ti
 			id, err := uuid.NewV7()
 			return id.String(), err
 		},
-		send:    redis.NewScript(eventsLua + sendLua),
-		replace: redis.NewScript(eventsLua + replaceLua),
-		del:     redis.NewScript(eventsLua + deleteLua),
+		send:    redis.NewScript(eventsLua + guardLua + sendLua),
+		replace: redis.NewScript(eventsLua + guardLua + replaceLua),
+		del:     redis.NewScript(eventsLua + guardLua + deleteLua),
 		page:    redis.NewScript(pageLua),
-		read:    redis.NewScript(eventsLua + readLua),
+		read:    redis.NewScript(eventsLua + guardLua + readLua),
 	}
 }
 
@@ -79,7 +79,7 @@ const MaxClientID = 64
 
 // Send validates and stores a message and updates both inboxes in one atomic
 // script, which also refuses it when either user blocked the other
-// (Forbidden) or the sender is over the send rate (RateLimited), and
+// (Forbidden) or the sender's send budget is spent (RateLimited), and
 // recognises a retry (see SendRequest.ClientID). Errors: Invalid for bad
 // content or a message to oneself, Unavailable when Redis is down (then
 // nothing was written, or the whole message was).
@@ -112,29 +112,23 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		s.keys.Read(d, a), s.keys.Unread(d, a), s.keys.Unread(d, b), s.keys.SendBucket(d, a), s.keys.ClientID(d, a, r.ClientID))
 	args := append([]any{m.ID, m.encode(), m.Epoch, InboxMember(b), InboxMember(a)}, s.eventArgs(a, b)...)
 	args = append(args, s.limits.SendRate, s.limits.SendBurst, fp, s.limits.ClientIDWindow.Milliseconds())
-	res, err := s.send.Run(ctx, s.rdb, keys, args...).Slice()
+	reply, err := s.runGuarded(ctx, op, msgSendRate, s.send, keys, args...)
 	if err != nil {
-		return Message{}, conv, StoreError(op, err)
+		return Message{}, conv, err
 	}
-	status, _ := res[0].(string)
-	switch status {
-	case "ok":
-		m.Seq, _ = res[1].(int64)
-		return m, conv, nil
-	case "dup":
-		rec, _ := res[1].(string)
-		m, err := replayed(op, rec, fp)
-		return m, conv, err
-	case "blocked_by":
-		return Message{}, conv, errBlockedBy
-	case "blocking":
-		return Message{}, conv, errBlocking
-	case "rate":
-		ms, _ := res[1].(int64)
-		return Message{}, conv, &Error{Op: op, Kind: RateLimited, Msg: "too many messages; slow down",
-			RetryAfter: time.Duration(ms) * time.Millisecond}
+	res, _ := reply.([]any)
+	if len(res) == 2 {
+		switch status, _ := res[0].(string); status {
+		case "ok":
+			m.Seq, _ = res[1].(int64)
+			return m, conv, nil
+		case "dup":
+			rec, _ := res[1].(string)
+			m, err := replayed(op, rec, fp)
+			return m, conv, err
+		}
 	}
-	return Message{}, conv, errorf(op, "unexpected send reply %v", res)
+	return Message{}, conv, errorf(op, "unexpected send reply %v", reply)
 }
 
 // replayed answers a retry from the first send's record, or Conflict when
@@ -211,8 +205,10 @@ type EditRequest struct {
 // Edit applies r atomically and returns the updated message; the id and the
 // position in the conversation never change. Errors: Invalid (nothing to
 // change, bad text, editing an image's text), NotFound (no such message in
-// this conversation), Forbidden (editing another's text, or marking one's
-// own message seen), Conflict (the message kept changing underneath).
+// this conversation), Forbidden (editing another's text, marking one's own
+// message seen, or either user blocked the other), RateLimited (the
+// caller's write budget is spent), Conflict (the message kept changing
+// underneath).
 func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation, error) {
 	const op = "chat.Edit"
 	conv, err := NewConversation(r.Domain, r.Caller, r.Peer)
@@ -250,12 +246,18 @@ func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation,
 		return m, nil
 	}, func(old, updated string) (int64, error) {
 		if r.Seen { // the status and the read horizon move together
-			n, _, err := s.runRead(ctx, conv, r.Caller, r.MessageID, old, updated)
+			n, _, err := s.runRead(ctx, op, conv, r.Caller, r.MessageID, old, updated)
 			return min(n, 1), err // 2 (the horizon moved) is done too
 		}
-		keys := append([]string{s.keys.Messages(conv)}, s.eventKeys(r.Domain, r.Caller, r.Peer)...)
-		args := append([]any{r.MessageID, old, updated}, s.eventArgs(r.Caller, r.Peer, s.now().UnixMilli())...)
-		return s.replace.Run(ctx, s.rdb, keys, args...).Int64()
+		d, a, b := r.Domain, r.Caller, r.Peer
+		keys := append([]string{s.keys.Messages(conv)}, s.eventKeys(d, a, b)...)
+		keys = append(keys, s.guardKeys(d, a, b, s.keys.WriteBucket(d, a))...)
+		args := append([]any{r.MessageID, old, updated}, s.eventArgs(a, b, s.now().UnixMilli())...)
+		res, err := s.runGuarded(ctx, op, msgWriteRate, s.replace, keys, append(args, s.writeBudget()...)...)
+		if err != nil {
+			return 0, err
+		}
+		return replyInt(op, res)
 	})
 	return out, conv, err
 }
@@ -272,9 +274,12 @@ type DeleteRequest struct {
 }
 
 // Delete removes the caller's own message and repairs both inboxes in one
-// atomic script. It returns the deleted message. With r.Moderator it
-// removes any message of the DM between r.Caller and r.Peer, authorship
-// unchecked. Errors: NotFound, Forbidden (not the author), Conflict.
+// atomic script. It returns the deleted message. A delete reaches the peer
+// (their history changes, they get message:delete), so it is refused while
+// either user blocks the other, and spends from the caller's write budget.
+// With r.Moderator it removes any message of the DM between r.Caller and
+// r.Peer, authorship, blocks and budgets unchecked. Errors: NotFound,
+// Forbidden (not the author, or a block), RateLimited, Conflict.
 func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversation, error) {
 	const op = "chat.Delete"
 	conv, err := NewConversation(r.Domain, r.Caller, r.Peer)
@@ -296,8 +301,18 @@ func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversat
 		keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Inbox(d, a), s.keys.Inbox(d, b)},
 			s.eventKeys(d, a, b)...)
 		keys = append(keys, s.keys.TimeIndex(conv), s.keys.Read(d, b), s.keys.Unread(d, b))
+		keys = append(keys, s.guardKeys(d, a, b, s.keys.WriteBucket(d, a))...)
 		args := append([]any{r.MessageID, old, InboxMember(b), InboxMember(a)}, s.eventArgs(a, b, s.now().UnixMilli())...)
-		return s.del.Run(ctx, s.rdb, keys, args...).Int64()
+		guarded := "1"
+		if r.Moderator {
+			guarded = ""
+		}
+		args = append(append(args, guarded), s.writeBudget()...)
+		res, err := s.runGuarded(ctx, op, msgWriteRate, s.del, keys, args...)
+		if err != nil {
+			return 0, err
+		}
+		return replyInt(op, res)
 	})
 	return out, conv, err
 }
@@ -320,7 +335,8 @@ func (s *Store) eventArgs(a, b UserID, ts ...int64) []any {
 
 // casMessage reads a message, lets decide check and change it, and hands the
 // old and new JSON to write, a compare-and-set script returning 1 (done),
-// 0 (gone) or -1 (changed: read again).
+// 0 (gone) or -1 (changed: read again), or the error (a *Error) that
+// refused the write.
 func (s *Store) casMessage(ctx context.Context, op string, conv Conversation, id string,
 	decide func(Message) (Message, error), write func(old, updated string) (int64, error)) error {
 	if !validMessageID(id) {
@@ -344,7 +360,7 @@ func (s *Store) casMessage(ctx context.Context, op string, conv Conversation, id
 		}
 		n, err := write(raw, updated.encode())
 		if err != nil {
-			return StoreError(op, err)
+			return err
 		}
 		switch n {
 		case 1:

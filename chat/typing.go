@@ -30,9 +30,13 @@ type Typing struct {
 	interval time.Duration
 	now      func() time.Time
 	script   *redis.Script
+	// rate and burst are the write budget each publication spends from.
+	rate  float64
+	burst int
 }
 
-// NewTyping returns a Typing on s's Redis and keyspace and clock. ttl is
+// NewTyping returns a Typing on s's Redis, keyspace, clock and write
+// budget. ttl is
 // how long an indicator lasts, interval the minimum gap between two
 // publications from one sender to one peer (across nodes); zero values
 // take the defaults.
@@ -43,13 +47,16 @@ func NewTyping(s *Store, ttl, interval time.Duration) *Typing {
 	if interval <= 0 {
 		interval = DefaultTypingInterval
 	}
-	return &Typing{rdb: s.rdb, keys: s.keys, ttl: ttl, interval: interval, now: s.now, script: redis.NewScript(typingLua)}
+	return &Typing{rdb: s.rdb, keys: s.keys, ttl: ttl, interval: interval, now: s.now,
+		script: redis.NewScript(guardLua + typingLua), rate: s.limits.WriteRate, burst: s.limits.WriteBurst}
 }
 
 // Announce tells to's connections that from is typing, until the returned
-// time. Repeats within the interval succeed without publishing again.
+// time. Repeats within the interval succeed without publishing again, and
+// without spending: a publication spends one token of from's write budget.
 // Errors: Invalid for typing to oneself, Forbidden when either user blocked
-// the other, Unavailable when Redis is down.
+// the other, RateLimited when the budget is spent, Unavailable when Redis
+// is down.
 func (t *Typing) Announce(ctx context.Context, d Domain, from, to UserID) (until time.Time, err error) {
 	const op = "chat.Typing"
 	if from == to {
@@ -61,16 +68,17 @@ func (t *Typing) Announce(ctx context.Context, d Domain, from, to UserID) (until
 	if err != nil {
 		return time.Time{}, errorf(op, "encode event: %w", err)
 	}
-	keys := []string{t.keys.Blocks(d, to), t.keys.Blocks(d, from), t.keys.Typing(d, from, to), t.keys.EventLog(d, to)}
-	res, err := t.script.Run(ctx, t.rdb, keys, string(from), string(to), t.interval.Milliseconds(), ev).Int64()
+	keys := []string{t.keys.Blocks(d, to), t.keys.Blocks(d, from), t.keys.Typing(d, from, to), t.keys.EventLog(d, to),
+		t.keys.WriteBucket(d, from)}
+	res, err := t.script.Run(ctx, t.rdb, keys, string(from), string(to), t.interval.Milliseconds(), ev, t.rate, t.burst).Result()
 	if err != nil {
 		return time.Time{}, StoreError(op, err)
 	}
-	switch res {
-	case -1:
-		return time.Time{}, errBlockedBy
-	case -2:
-		return time.Time{}, errBlocking
+	if err := refusal(op, msgWriteRate, res); err != nil {
+		return time.Time{}, err
+	}
+	if _, err := replyInt(op, res); err != nil {
+		return time.Time{}, err
 	}
 	return until, nil
 }

@@ -62,9 +62,16 @@ type Config struct {
 
 	SendRate       float64       `env:"SEND_RATE" envDefault:"10" desc:"messages per second one user may send, across all nodes (0-10000; 0 turns the limit off)"`
 	SendBurst      int           `env:"SEND_BURST" envDefault:"20" desc:"messages one user may send at once before PARLEY_SEND_RATE applies (1-10000)"`
+	WriteRate      float64       `env:"WRITE_RATE" envDefault:"10" desc:"other writes per second one user may make toward others (edits, seen, read receipts, typing events, deletes), across all nodes (0-10000; 0 turns the limit off)"`
+	WriteBurst     int           `env:"WRITE_BURST" envDefault:"50" desc:"such writes one user may make at once before PARLEY_WRITE_RATE applies (1-10000)"`
 	ClientIDWindow time.Duration `env:"CLIENT_ID_WINDOW" envDefault:"24h" desc:"how long a send's client_id is remembered, so a retry returns the first message (1s-168h)"`
 	AdminClaim     string        `env:"ADMIN_CLAIM" envDefault:"role" desc:"JWT claim that marks platform admins, who may delete any message of their domain; empty = no admins"`
 	AdminValue     string        `env:"ADMIN_VALUE" envDefault:"admin" desc:"value of PARLEY_ADMIN_CLAIM (or an element of it, when it is a list) that marks an admin"`
+
+	// Transport limits, per node.
+	SocketAuthTimeout     time.Duration `env:"SOCKET_AUTH_TIMEOUT" envDefault:"5s" desc:"a new Socket.IO session that has not completed its CONNECT with a valid token within this time is closed (100ms-1m)"`
+	MaxPendingSessions    int           `env:"MAX_PENDING_SESSIONS" envDefault:"1000" desc:"Socket.IO sessions per node that have not authenticated yet; a handshake beyond it is refused with 503 (1-1000000)"`
+	MaxConnectionsPerUser int           `env:"MAX_CONNECTIONS_PER_USER" envDefault:"32" desc:"sockets and SSE streams one user may hold open on one node together; the next is refused with TOO_MANY_CONNECTIONS (1-100000)"`
 }
 
 // Load reads the configuration from environ, or from the process

@@ -44,9 +44,15 @@ func TestLoadDefaults(t *testing.T) {
 		MetricsAddr:       "127.0.0.1:9090",
 		SendRate:          10,
 		SendBurst:         20,
+		WriteRate:         10,
+		WriteBurst:        50,
 		ClientIDWindow:    24 * time.Hour,
 		AdminClaim:        "role",
 		AdminValue:        "admin",
+
+		SocketAuthTimeout:     5 * time.Second,
+		MaxPendingSessions:    1000,
+		MaxConnectionsPerUser: 32,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -219,7 +225,16 @@ func TestLoadInvalid(t *testing.T) {
 		{"EVENT_LOG_MAX too small", map[string]string{"PARLEY_EVENT_LOG_MAX": "9"}, "PARLEY_EVENT_LOG_MAX"},
 		{"SEND_RATE negative", map[string]string{"PARLEY_SEND_RATE": "-1"}, "PARLEY_SEND_RATE"},
 		{"SEND_BURST zero", map[string]string{"PARLEY_SEND_BURST": "0"}, "PARLEY_SEND_BURST"},
+		{"WRITE_RATE negative", map[string]string{"PARLEY_WRITE_RATE": "-1"}, "PARLEY_WRITE_RATE"},
+		{"WRITE_RATE NaN", map[string]string{"PARLEY_WRITE_RATE": "NaN"}, "PARLEY_WRITE_RATE"},
+		{"WRITE_BURST zero", map[string]string{"PARLEY_WRITE_BURST": "0"}, "PARLEY_WRITE_BURST"},
+		{"WRITE_BURST too big", map[string]string{"PARLEY_WRITE_BURST": "10001"}, "PARLEY_WRITE_BURST"},
 		{"CLIENT_ID_WINDOW too short", map[string]string{"PARLEY_CLIENT_ID_WINDOW": "10ms"}, "PARLEY_CLIENT_ID_WINDOW"},
+		{"SOCKET_AUTH_TIMEOUT too short", map[string]string{"PARLEY_SOCKET_AUTH_TIMEOUT": "10ms"}, "PARLEY_SOCKET_AUTH_TIMEOUT"},
+		{"SOCKET_AUTH_TIMEOUT too long", map[string]string{"PARLEY_SOCKET_AUTH_TIMEOUT": "2m"}, "PARLEY_SOCKET_AUTH_TIMEOUT"},
+		{"MAX_PENDING_SESSIONS zero", map[string]string{"PARLEY_MAX_PENDING_SESSIONS": "0"}, "PARLEY_MAX_PENDING_SESSIONS"},
+		{"MAX_CONNECTIONS_PER_USER zero", map[string]string{"PARLEY_MAX_CONNECTIONS_PER_USER": "0"}, "PARLEY_MAX_CONNECTIONS_PER_USER"},
+		{"MAX_CONNECTIONS_PER_USER too big", map[string]string{"PARLEY_MAX_CONNECTIONS_PER_USER": "100001"}, "PARLEY_MAX_CONNECTIONS_PER_USER"},
 		{"EVENT_LOG_AGE zero", map[string]string{"PARLEY_EVENT_LOG_AGE": "0s"}, "PARLEY_EVENT_LOG_AGE"},
 		{"SSE_HEARTBEAT negative", map[string]string{"PARLEY_SSE_HEARTBEAT": "-1s"}, "PARLEY_SSE_HEARTBEAT"},
 		{"TYPING_TTL zero", map[string]string{"PARLEY_TYPING_TTL": "0s"}, "PARLEY_TYPING_TTL"},
@@ -358,9 +373,15 @@ func TestVariables(t *testing.T) {
 		"PARLEY_PPROF":               "false",
 		"PARLEY_SEND_RATE":           "10",
 		"PARLEY_SEND_BURST":          "20",
+		"PARLEY_WRITE_RATE":          "10",
+		"PARLEY_WRITE_BURST":         "50",
 		"PARLEY_CLIENT_ID_WINDOW":    "24h",
 		"PARLEY_ADMIN_CLAIM":         "role",
 		"PARLEY_ADMIN_VALUE":         "admin",
+
+		"PARLEY_SOCKET_AUTH_TIMEOUT":      "5s",
+		"PARLEY_MAX_PENDING_SESSIONS":     "1000",
+		"PARLEY_MAX_CONNECTIONS_PER_USER": "32",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]

@@ -171,6 +171,21 @@ func (c Config) validate() error {
 	if c.SendBurst < 1 || c.SendBurst > 10000 {
 		bad("SEND_BURST", "must be between 1 and 10000, got %d", c.SendBurst)
 	}
+	if c.WriteRate < 0 || c.WriteRate > 10000 || c.WriteRate != c.WriteRate {
+		bad("WRITE_RATE", "must be between 0 and 10000, got %v", c.WriteRate)
+	}
+	if c.WriteBurst < 1 || c.WriteBurst > 10000 {
+		bad("WRITE_BURST", "must be between 1 and 10000, got %d", c.WriteBurst)
+	}
+	if c.SocketAuthTimeout < 100*time.Millisecond || c.SocketAuthTimeout > time.Minute {
+		bad("SOCKET_AUTH_TIMEOUT", "must be between 100ms and 1m, got %s", c.SocketAuthTimeout)
+	}
+	if c.MaxPendingSessions < 1 || c.MaxPendingSessions > 1_000_000 {
+		bad("MAX_PENDING_SESSIONS", "must be between 1 and 1000000, got %d", c.MaxPendingSessions)
+	}
+	if c.MaxConnectionsPerUser < 1 || c.MaxConnectionsPerUser > 100_000 {
+		bad("MAX_CONNECTIONS_PER_USER", "must be between 1 and 100000, got %d", c.MaxConnectionsPerUser)
+	}
 	if c.ClientIDWindow < time.Second || c.ClientIDWindow > 168*time.Hour {
 		bad("CLIENT_ID_WINDOW", "must be between 1s and 168h, got %s", c.ClientIDWindow)
 	}

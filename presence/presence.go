@@ -324,23 +324,38 @@ func (t *Tracker) Close(ctx context.Context) error {
 	return chat.StoreError("presence.Close", err)
 }
 
-// Lookup returns the presence of ids in d, in order.
-func (t *Tracker) Lookup(ctx context.Context, d chat.Domain, ids []chat.UserID) ([]Status, error) {
+// Lookup returns the presence of ids in d as viewer sees it, in order. A
+// block hides presence both ways, as it hides presence events: a user
+// whom viewer blocked, or who blocked viewer, is reported offline with no
+// time (never seen), whatever their state. The blocks are read in the same
+// round trip as the presence.
+func (t *Tracker) Lookup(ctx context.Context, d chat.Domain, viewer chat.UserID, ids []chat.UserID) ([]Status, error) {
 	now := fmt.Sprintf("(%d", ms(t.now()))
 	p := t.rdb.Pipeline()
 	live := make([]*redis.IntCmd, len(ids))
 	at := make([]*redis.StringCmd, len(ids))
+	theirs := make([]*redis.BoolCmd, len(ids))
 	for i, u := range ids {
 		live[i] = p.ZCount(ctx, t.userNodes(d, u), now, "+inf")
 		at[i] = p.Get(ctx, t.userAt(d, u))
+		theirs[i] = p.SIsMember(ctx, t.keys.Blocks(d, u), string(viewer))
 	}
+	own := p.SMIsMember(ctx, t.keys.Blocks(d, viewer), toAny(ids)...)
 	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, chat.StoreError("presence.Lookup", err)
 	}
+	blocked := own.Val()
+	if len(blocked) != len(ids) {
+		return nil, chat.E("presence.Lookup", chat.Internal, "", fmt.Errorf("SMISMEMBER: %d replies for %d ids", len(blocked), len(ids)))
+	}
 	out := make([]Status, len(ids))
 	for i, u := range ids {
+		out[i] = Status{User: u}
+		if blocked[i] || theirs[i].Val() {
+			continue
+		}
 		n, _ := at[i].Int64()
-		out[i] = Status{User: u, Online: live[i].Val() > 0, At: n}
+		out[i].Online, out[i].At = live[i].Val() > 0, n
 	}
 	return out, nil
 }

@@ -136,7 +136,7 @@ func (w *world) connect(t *testing.T, tr *presence.Tracker, users ...chat.UserID
 
 func (w *world) lookup(tr *presence.Tracker, u chat.UserID) presence.Status {
 	w.t.Helper()
-	st, err := tr.Lookup(context.Background(), w.domain, []chat.UserID{u})
+	st, err := tr.Lookup(context.Background(), w.domain, "watcher", []chat.UserID{u})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -212,6 +212,40 @@ func TestLookupNeverSeen(t *testing.T) {
 	st := w.lookup(w.node("A"), "nobody")
 	if st.Online || st.At != 0 || st.User != "nobody" {
 		t.Errorf("Lookup(never seen) = %+v, want offline with no time", st)
+	}
+}
+
+// TestLookupHidesAcrossBlocks: a user on either side of a block with the
+// viewer is offline and never seen to the viewer, whatever their state;
+// others see them as they are.
+func TestLookupHidesAcrossBlocks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a := w.node("A")
+	w.connect(t, a, "1", "2", "3")
+	w.rdb.SAdd(ctx, w.keys.Blocks(w.domain, "watcher"), "1") // the viewer blocked 1
+	w.rdb.SAdd(ctx, w.keys.Blocks(w.domain, "2"), "watcher") // 2 blocked the viewer
+	w.rdb.SAdd(ctx, w.keys.Blocks(w.domain, "3"), "someone") // 3 blocked someone else
+	ids := []chat.UserID{"1", "2", "3", "watcher"}
+	st, err := a.Lookup(ctx, w.domain, "watcher", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, false, true, false} {
+		if st[i].User != ids[i] || st[i].Online != want || (st[i].At != 0) != want {
+			t.Errorf("watcher looks up %s: %+v, want online %v (with a time: %v)", ids[i], st[i], want, want)
+		}
+	}
+	// A bystander sees 1 and 2 as they are.
+	st, err = a.Lookup(ctx, w.domain, "bystander", ids[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range st {
+		if !st[i].Online || st[i].At == 0 {
+			t.Errorf("bystander looks up %s: %+v, want online with a time", ids[i], st[i])
+		}
 	}
 }
 

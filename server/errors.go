@@ -21,6 +21,15 @@ var (
 	errMethod       = errors.New("method not allowed")
 	errOtherDomain  = errors.New("token is for another domain")
 	errBadUserClaim = errors.New("token user claim is not a valid user id")
+	// errTooManyPending refuses an Engine.IO handshake while the node holds
+	// PARLEY_MAX_PENDING_SESSIONS sessions that have not authenticated yet.
+	errTooManyPending = errors.New("too many unauthenticated realtime sessions on this node")
+	// errTooManyConnections refuses a socket or SSE stream beyond
+	// PARLEY_MAX_CONNECTIONS_PER_USER on this node.
+	errTooManyConnections = errors.New("too many connections for this user")
+	// errOriginRefused refuses a websocket handshake from an origin that
+	// PARLEY_CORS_ORIGINS does not allow.
+	errOriginRefused = errors.New("origin not allowed")
 )
 
 // apiError is the seed's flat error envelope.
@@ -50,6 +59,12 @@ func classify(err error) apiError {
 		return e(http.StatusUnauthorized, "UNAUTHORIZED", "token is not valid for this domain")
 	case errors.Is(err, errTooLarge):
 		return e(http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body too large")
+	case errors.Is(err, errTooManyPending):
+		return e(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "too many unauthenticated realtime sessions on this node; retry later")
+	case errors.Is(err, errTooManyConnections):
+		return e(http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "too many open connections (sockets and event streams) for this user; close one first")
+	case errors.Is(err, errOriginRefused):
+		return e(http.StatusForbidden, "FORBIDDEN", "origin not allowed: see PARLEY_CORS_ORIGINS")
 	case errors.Is(err, errNotJSON):
 		return e(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "request body must be application/json")
 	case errors.Is(err, errNoRoute):
@@ -71,21 +86,52 @@ func classify(err error) apiError {
 		return e(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", msg)
 	case chat.RateLimited:
 		return e(http.StatusTooManyRequests, "TOO_MANY_REQUESTS", msg)
+	case chat.Canceled:
+		return e(statusClientClosed, "CLIENT_CLOSED_REQUEST", msg)
 	default:
 		return e(http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
 	}
 }
 
+// statusClientClosed is nginx's 499: the client went away before the
+// answer. Nobody reads it; it keeps such requests apart from server faults
+// in the access log and the request metrics.
+const statusClientClosed = 499
+
 // writeError answers with the envelope for err and logs server faults (5xx)
-// once, here at the edge.
+// once, here at the edge; a client that went away is logged at info.
 func writeError(c *gin.Context, log *slog.Logger, err error) {
 	body := classify(err)
-	if body.Status >= 500 {
+	switch {
+	case body.Status == statusClientClosed:
+		log.InfoContext(c.Request.Context(), "request canceled by the client", "route", c.FullPath(), "status", body.Status, "err", err)
+	case body.Status >= 500:
 		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "status", body.Status, "err", err)
 	}
-	if wait := chat.RetryAfterOf(err); wait > 0 {
-		// Whole seconds, rounded up: a client that waits this long succeeds.
-		c.Header("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+	if wait := retryAfter(err); wait > 0 {
+		c.Header("Retry-After", strconv.FormatInt(wait, 10))
 	}
 	c.AbortWithStatusJSON(body.Status, body)
+}
+
+// retryAfter is how many whole seconds a RateLimited caller should wait,
+// rounded up so that a client that waits this long succeeds; 0 for any
+// other error.
+func retryAfter(err error) int64 {
+	wait := chat.RetryAfterOf(err)
+	if wait <= 0 {
+		return 0
+	}
+	return int64((wait + time.Second - 1) / time.Second)
+}
+
+// ackError is the Socket.IO ack of a failed client event: the REST
+// envelope, plus retryAfter (seconds, as the Retry-After header) on 429
+// and 503.
+func ackError(err error) map[string]any {
+	m := toJSONMap(classify(err))
+	if wait := retryAfter(err); wait > 0 && m != nil {
+		m["retryAfter"] = wait
+	}
+	return m
 }

@@ -326,7 +326,8 @@ type pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// handleReady serves /readyz: 200 when Redis answers within a second.
+// handleReady serves /readyz: 200 when Redis answers within a second and
+// accepts writes; 503 with Retry-After otherwise.
 func handleReady(log *slog.Logger, db pinger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := db.Ping(c.Request.Context()); err != nil {

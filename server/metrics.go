@@ -55,7 +55,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_http_requests_total",
-			Help: "HTTP requests by route (the route pattern, e.g. /api/user/:id; \"unmatched\" when none matched), method and status.",
+			Help: "HTTP requests by route (the route pattern, e.g. /api/user/:id; \"unmatched\" when none matched), method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or \"other\") and status.",
 		}, []string{"route", "method", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "parley_http_request_duration_seconds",
@@ -68,7 +68,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 		}, []string{"type"}),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_redis_errors_total",
-			Help: "Redis commands that failed (not counting nil replies or a script cache miss), by command; dial = a failed connection.",
+			Help: "Redis commands that failed (not counting nil replies, a script cache miss or a command whose client went away), by command; dial = a failed connection.",
 		}, []string{"command"}),
 		redisLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "parley_redis_command_duration_seconds",
@@ -131,9 +131,20 @@ func (m *metrics) instrument(c *gin.Context) {
 	if route == "" {
 		route = unmatchedRoute
 	}
-	method := c.Request.Method
+	method := methodLabel(c.Request.Method)
 	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Writer.Status())).Inc()
 	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// methodLabel bounds the method label: a client may send any token as a
+// method, and each new label value would be a new series.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // eventEmitted counts one emitted Socket.IO event.
@@ -185,7 +196,7 @@ func (h redisMetrics) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 		err := next(ctx, cmds)
 		h.m.redisLatency.WithLabelValues("pipeline").Observe(time.Since(start).Seconds())
 		for _, cmd := range cmds {
-			if redisFailed(cmd.Err()) {
+			if redisFailed(cmd.Err()) && !setInfoRefused(cmd) {
 				h.m.redisErrors.WithLabelValues(strings.ToLower(cmd.Name())).Inc()
 			}
 		}
@@ -193,10 +204,25 @@ func (h redisMetrics) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 	}
 }
 
-// redisFailed tells real failures from a nil reply and the NOSCRIPT miss
-// that Script.Run answers with EVAL.
+// setInfoRefused reports a CLIENT SETINFO that Redis before 7.2 does not
+// know: go-redis sends it on every new connection and ignores the refusal,
+// so it is no failure (it would count two per connection).
+func setInfoRefused(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if len(args) < 2 || cmd.Name() != "client" {
+		return false
+	}
+	sub, _ := args[1].(string)
+	var rerr redis.Error
+	return strings.EqualFold(sub, "setinfo") && errors.As(cmd.Err(), &rerr)
+}
+
+// redisFailed tells real failures from a nil reply, the NOSCRIPT miss that
+// Script.Run answers with EVAL, and a command dropped because its caller
+// went away (a client that disconnected is no Redis error).
 func redisFailed(err error) bool {
-	return err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT")
+	return err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "NOSCRIPT") &&
+		!errors.Is(err, context.Canceled)
 }
 
 // MetricsHandler serves GET /metrics (Prometheus text format) and, when

@@ -118,16 +118,13 @@ func requireCaller(log *slog.Logger, a authenticator, queryToken bool) gin.Handl
 	}
 }
 
-// cors answers preflights and sets CORS headers for allowed origins only;
-// with no origins configured the API is same-origin only.
+// cors answers preflights and sets CORS headers for allowed origins only,
+// on every route, /socket.io/ included; with no origins configured the API
+// is same-origin only. Any other origin gets no CORS header at all.
 func cors(origins []string) gin.HandlerFunc {
 	any := slices.Contains(origins, "*")
 	return func(c *gin.Context) {
 		origin := c.GetHeader("Origin")
-		if strings.HasPrefix(c.Request.URL.Path, "/socket.io/") {
-			c.Next() // engine.io answers CORS for its own endpoint
-			return
-		}
 		if origin != "" && (any || slices.Contains(origins, origin)) {
 			h := c.Writer.Header()
 			h.Set("Access-Control-Allow-Origin", origin)

@@ -18,7 +18,7 @@ import (
 type presenceTracker interface {
 	Connect(ctx context.Context, d chat.Domain, u chat.UserID) error
 	Disconnect(ctx context.Context, d chat.Domain, u chat.UserID) error
-	Lookup(ctx context.Context, d chat.Domain, ids []chat.UserID) ([]presence.Status, error)
+	Lookup(ctx context.Context, d chat.Domain, viewer chat.UserID, ids []chat.UserID) ([]presence.Status, error)
 }
 
 // maxPresenceIDs bounds one GET /api/presence.
@@ -46,7 +46,9 @@ func deviceOnline(log *slog.Logger, p presenceTracker, cl caller) (offline func(
 }
 
 // handlePresence serves GET /api/presence?ids=1,2,3: whether each user of
-// the caller's domain is online, and since when (or when last seen).
+// the caller's domain is online, and since when (or when last seen). A
+// user on either side of a block with the caller is reported offline,
+// never seen (at null).
 func handlePresence(log *slog.Logger, p presenceTracker, r renderer) gin.HandlerFunc {
 	type statusJSON struct {
 		ID     any            `json:"id"`
@@ -60,7 +62,7 @@ func handlePresence(log *slog.Logger, p presenceTracker, r renderer) gin.Handler
 			writeError(c, log, err)
 			return
 		}
-		st, err := p.Lookup(c.Request.Context(), cl.Domain, ids)
+		st, err := p.Lookup(c.Request.Context(), cl.Domain, cl.User, ids)
 		if err != nil {
 			writeError(c, log, err)
 			return

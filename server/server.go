@@ -75,13 +75,17 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	var rt *realtime
 	m := newMetrics(users, func() int { return rt.connectedSockets() })
 	rdb.AddHook(m.redisHook())
-	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted}
+	// One count of each user's sockets and SSE streams on this node.
+	conns := newConnCounter(cfg.MaxConnectionsPerUser)
+	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted,
+		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout}
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
-		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, ClientIDWindow: cfg.ClientIDWindow}, time.Now)
+		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
+		ClientIDWindow: cfg.ClientIDWindow}, time.Now)
 	events := delivery.New(rdb, keys, chats, delivery.Options{Log: log, Metrics: m.hubMetrics()})
 	// Presence: this node's devices, kept in Redis and heartbeated, so
 	// every node agrees and a dead node's users go offline after expiry.
@@ -110,7 +114,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		chats:       chats,
 		inboxes:     inbox.NewStore(rdb, keys),
 		users:       users,
-		ready:       redisPinger{rdb},
+		ready:       redisPinger{rdb, keys.ReadyProbe()},
 		render:      render,
 		sio:         dr.socketIO(rt.handler()),
 		drain:       dr,
@@ -120,7 +124,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		hub:         events,
 		rateLimited: m.rateLimited.Inc,
 		sse: sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing,
-			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker},
+			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker, conns: conns},
 		typing:   rtOpts.typing,
 		presence: tracker,
 	}
@@ -204,10 +208,22 @@ func OpenRedis(url string) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
-type redisPinger struct{ rdb redis.UniversalClient }
+// redisPinger is readiness: Redis answers and accepts writes.
+type redisPinger struct {
+	rdb   redis.UniversalClient
+	probe string // a key no one writes
+}
 
+// Ping asks for a write that changes nothing, SET with XX of a key that
+// does not exist, in one round trip: a Redis that refuses writes (out of
+// memory under noeviction, a replica, loading, busy) answers it with that
+// refusal where PING would succeed, and a writable one with nil.
 func (p redisPinger) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	return p.rdb.Ping(ctx).Err()
+	err := p.rdb.SetArgs(ctx, p.probe, "1", redis.SetArgs{Mode: "XX", TTL: time.Second}).Err()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
 }

@@ -33,6 +33,11 @@ type realtime struct {
 	// typing relays the typing event; presence counts sockets as devices.
 	typing   typist
 	presence presenceTracker
+	// conns counts the user's sockets and SSE streams on this node;
+	// pending caps and times out sessions that have not authenticated.
+	conns   *connCounter
+	pending pendingSessions
+	origins []string // PARLEY_CORS_ORIGINS, for the websocket Origin check
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -45,6 +50,11 @@ type realtimeOptions struct {
 	onEmit        func(event string) // called once per event emitted to a socket; nil = no-op
 	typing        typist
 	presence      presenceTracker
+	conns         *connCounter // per-user connections of this node, shared with SSE; nil = no cap
+	// maxPending and authTimeout bound sessions that have not authenticated;
+	// 0 = no cap, no timeout.
+	maxPending  int
+	authTimeout time.Duration
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -60,24 +70,16 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	// within 55 s.
 	opts.SetPingInterval(25 * time.Second)
 	opts.SetPingTimeout(30 * time.Second)
-	opts.SetMaxHttpBufferSize(64 << 10)
+	opts.SetMaxHttpBufferSize(socketMaxPayload) // enforced by limitSocketPayloads
 	// engine.io v2.5.0 writes a broadcast's pre-encoded websocket frame and
 	// then returns, dropping every other packet flushed in the same batch:
 	// a socket receiving events faster than one write loses some (measured
 	// by bench/load P2). With per-message deflate configured it takes the
 	// per-packet path instead; the threshold keeps frames uncompressed.
 	opts.SetPerMessageDeflate(&eiotypes.PerMessageDeflate{Threshold: math.MaxInt})
-	if len(o.corsOrigins) > 0 {
-		origins := make([]any, len(o.corsOrigins))
-		for i, s := range o.corsOrigins {
-			origins[i] = s
-		}
-		var origin any = origins
-		if len(o.corsOrigins) == 1 && o.corsOrigins[0] == "*" {
-			origin = true // reflect the request's origin, as credentials forbid "*"
-		}
-		opts.SetCors(&eiotypes.Cors{Origin: origin, Credentials: true})
-	}
+	// No engine.io CORS: its answer to a disallowed origin is
+	// "Access-Control-Allow-Origin: false"; the cors middleware answers
+	// /socket.io/ like every route, and checkOrigin guards websockets.
 	if o.rdb != nil {
 		ao := sioadapter.DefaultShardedRedisAdapterOptions()
 		ao.SetChannelPrefix(o.channelPrefix)
@@ -86,8 +88,15 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 			Opts:  ao,
 		})
 	}
+	if o.conns == nil {
+		o.conns = newConnCounter(math.MaxInt)
+	}
+	if o.maxPending <= 0 {
+		o.maxPending = math.MaxInt
+	}
 	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
-		typing: o.typing, presence: o.presence}
+		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins,
+		pending: pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout}}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
 	}
@@ -100,7 +109,8 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 func (rt *realtime) handler() http.Handler {
 	h := rt.io.ServeHandler(nil)
 	_ = rt.io.Engine().On("connection", openGate)
-	return gateWebsockets(h)
+	_ = rt.io.Engine().On("connection", rt.pending.onSession)
+	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(gateWebsockets(h))))
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }
@@ -177,7 +187,15 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	// when it leaves the namespace (onConnect) or its connection closes,
 	// whichever comes first, also when that happens before the connect
 	// completes; offline runs once.
-	offline := deviceOnline(rt.log, rt.presence, cl)
+	// The socket counts toward the user's connections on this node from
+	// here, and is counted out on the same paths as presence.
+	release, ok := rt.conns.acquire(userConnKey(cl))
+	if !ok {
+		next(socket.NewExtendedError("too many connections", toJSONMap(classify(errTooManyConnections))))
+		return
+	}
+	leavePresence := deviceOnline(rt.log, rt.presence, cl)
+	offline := func() { leavePresence(); release() }
 	_ = s.Conn().Once("close", func(...any) { offline() })
 	if s.Conn().ReadyState() == "closed" {
 		offline()
@@ -189,6 +207,7 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	// Client events are handled from before the CONNECT ack too: a client
 	// may emit the moment it sees "connect", before onConnect has run.
 	_ = s.On(chat.EventTyping, rt.onTyping(cl))
+	authenticated(s)
 	next(nil)
 }
 
@@ -231,7 +250,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 type socketState struct {
 	caller  caller
 	after   int64  // the last event id the client has
-	offline func() // counts the socket out of presence; safe to call twice
+	offline func() // counts the socket out of presence and the user's connections; safe to call twice
 }
 
 // lastEventID reads auth.lastEventId (or ?lastEventId=): the last event id

@@ -25,6 +25,9 @@ type sseOptions struct {
 	emitted func(event string)
 	// presence counts each open stream as a device of its user.
 	presence presenceTracker
+	// conns counts the stream toward its user's connections on this node,
+	// with the user's sockets.
+	conns *connCounter
 }
 
 // eventTypes are the types ?types= may name.
@@ -56,6 +59,12 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			}
 			after = n
 		}
+		release, ok := o.conns.acquire(userConnKey(cl))
+		if !ok {
+			writeError(c, log, errTooManyConnections)
+			return
+		}
+		defer release()
 		flusher, ok := c.Writer.(http.Flusher)
 		if !ok {
 			writeError(c, log, fmt.Errorf("streaming unsupported"))

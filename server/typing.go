@@ -45,7 +45,7 @@ func handleTyping(log *slog.Logger, typing typist, l limits) gin.HandlerFunc {
 }
 
 // onTyping handles the Socket.IO event typing {to} with an optional ack:
-// {ok:true, until} or the REST error envelope.
+// {ok:true, until} or the REST error envelope (with retryAfter on 429).
 func (rt *realtime) onTyping(cl caller) func(args ...any) {
 	return func(args ...any) {
 		ack := func([]any, error) {}
@@ -56,7 +56,7 @@ func (rt *realtime) onTyping(cl caller) func(args ...any) {
 		}
 		reply := func(err error, until time.Time) {
 			if err != nil {
-				ack([]any{toJSONMap(classify(err))}, nil)
+				ack([]any{ackError(err)}, nil)
 				return
 			}
 			ack([]any{map[string]any{"ok": true, "until": toJSONMap(timestamp(until.UnixMilli()))}}, nil)

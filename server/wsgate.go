@@ -5,9 +5,13 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/zishang520/engine.io/v2/engine"
 )
 
@@ -87,4 +91,29 @@ type gatedConn struct {
 func (c *gatedConn) Read(p []byte) (int, error) {
 	<-c.g.ch
 	return c.Conn.Read(p)
+}
+
+// checkOrigin refuses (403) a websocket handshake whose Origin
+// PARLEY_CORS_ORIGINS does not allow: browsers apply no CORS to
+// websockets, so without it any page could open one. The rule is the one
+// the cors middleware applies to polling: a configured origin, any with
+// "*", or the page's own origin; a client that sends no Origin is no
+// browser page and passes.
+func checkOrigin(origins []string, h http.Handler) http.Handler {
+	anyOrigin := slices.Contains(origins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" || anyOrigin || !websocket.IsWebSocketUpgrade(r) ||
+			slices.Contains(origins, origin) || sameOrigin(origin, r.Host) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		writeHTTPError(w, errOriginRefused)
+	})
+}
+
+// sameOrigin reports whether origin names the host the request came to.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, host)
 }

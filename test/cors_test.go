@@ -2,7 +2,10 @@ package test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestCORSOnlyConfiguredOrigins checks that the REST API answers CORS only
@@ -53,6 +56,77 @@ func TestCORSOnlyConfiguredOrigins(t *testing.T) {
 			if tt.allow && tt.method == "OPTIONS" && r.status != http.StatusNoContent {
 				t.Errorf("preflight status = %d, want 204", r.status)
 			}
+		})
+	}
+}
+
+// TestSocketIOCORS checks /socket.io/ against PARLEY_CORS_ORIGINS: a
+// polling handshake from a disallowed origin gets no
+// Access-Control-Allow-Origin header at all (engine.io sent "false"), and a
+// websocket handshake from one is refused 403; the configured origin, the
+// page's own origin (which needs no CORS header) and a client without
+// Origin are served.
+func TestSocketIOCORS(t *testing.T) {
+	t.Parallel()
+	const good = "https://app.example"
+	n := startServer(t, map[string]string{"PARLEY_CORS_ORIGINS": good})
+	noOrigins := startServer(t, nil)
+	wsURL := func(n *node) string {
+		return strings.Replace(n.url, "http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+	}
+	tests := []struct {
+		name   string
+		n      *node
+		origin string
+		allow  bool
+	}{
+		{"configured origin", n, good, true},
+		{"other origin", n, "https://evil.example", false},
+		{"look-alike", n, good + ".evil.example", false},
+		{"null origin", n, "null", false},
+		{"no origins configured, other origin", noOrigins, good, false},
+		{"no origins configured, own origin", noOrigins, noOrigins.url, true},
+		{"no Origin header", n, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			req, _ := http.NewRequest("GET", tt.n.url+"/socket.io/?EIO=4&transport=polling", nil)
+			req.Header = h.Clone()
+			res, err := tt.n.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			acao, has := res.Header["Access-Control-Allow-Origin"]
+			switch {
+			case res.StatusCode != http.StatusOK:
+				t.Errorf("polling handshake: %d", res.StatusCode)
+			case tt.allow && tt.origin == good && (len(acao) != 1 || acao[0] != tt.origin):
+				t.Errorf("polling: Access-Control-Allow-Origin = %q, want %q", acao, tt.origin)
+			case !tt.allow && has:
+				t.Errorf("polling from %q: Access-Control-Allow-Origin = %q, want no header", tt.origin, acao)
+			}
+
+			ws, wres, err := websocket.DefaultDialer.Dial(wsURL(tt.n), h)
+			if tt.allow {
+				if err != nil {
+					t.Fatalf("websocket from %q: %v", tt.origin, err)
+				}
+				ws.Close()
+				return
+			}
+			if err == nil {
+				ws.Close()
+				t.Fatalf("websocket from %q was upgraded, want 403", tt.origin)
+			}
+			if wres == nil || wres.StatusCode != http.StatusForbidden {
+				t.Fatalf("websocket from %q: %v, want 403", tt.origin, err)
+			}
+			tally.record(wres.StatusCode, false)
 		})
 	}
 }

@@ -60,8 +60,9 @@ func tryStartServer(t *testing.T, env map[string]string) (*node, error) {
 		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t),
 		"PARLEY_JWT_SECRET":     randomHex(t, 32),
 		"PARLEY_LOG_LEVEL":      "error",
-		// Tests send bursts from one user; the rate limit has its own tests.
-		"PARLEY_SEND_RATE": "0",
+		// Tests send bursts from one user; the budgets have their own tests.
+		"PARLEY_SEND_RATE":  "0",
+		"PARLEY_WRITE_RATE": "0",
 	}
 	if _, ok := env["PARLEY_REDIS_URL"]; !ok {
 		vars["PARLEY_REDIS_URL"] = testutil.RedisURL(t)

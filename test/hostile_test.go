@@ -9,7 +9,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +21,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
 
+	"parley/config"
 	"parley/internal/sioclient"
+	"parley/internal/testutil"
+	"parley/server"
 )
 
 // badInputs tallies every bad input the end-to-end tests send, so the
@@ -191,6 +198,14 @@ func TestHostileInput(t *testing.T) {
 		bad("list per_page zero", "GET", "/api/list?per_page=0", "", 400, "BAD_REQUEST"),
 		bad("combining marks one over the limit", "POST", "/api/user/2", `{"type":"text","text":"`+strings.Repeat("e\u0301", 5)+`e"}`, 400, "BAD_REQUEST"),
 		bad("zero-width only text", "POST", "/api/user/2", `{"type":"text","text":"\u00a0\u3000"}`, 400, "BAD_REQUEST"),
+		// Text of invisible characters only is blank, on send and on edit.
+		bad("zero-width space only", "POST", "/api/user/2", `{"type":"text","text":"\u200b"}`, 400, "BAD_REQUEST"),
+		bad("joiners and BOM only", "POST", "/api/user/2", `{"type":"text","text":"\u200c\u200d\u2060\ufeff"}`, 400, "BAD_REQUEST"),
+		bad("bidi controls only", "POST", "/api/user/2", `{"type":"text","text":"\u202a\u202e\u2066\u2069"}`, 400, "BAD_REQUEST"),
+		bad("NUL and controls only", "POST", "/api/user/2", `{"type":"text","text":"\u0000\u0001\u007f \u0085"}`, 400, "BAD_REQUEST"),
+		bad("tag characters and Hangul filler only", "POST", "/api/user/2", `{"type":"text","text":"\udb40\udc41\u3164\ufe0f"}`, 400, "BAD_REQUEST"),
+		bad("edit to zero-width only", "POST", "/api/user/2/"+m12, `{"text":"\u200b\u200d\ufeff"}`, 400, "BAD_REQUEST"),
+		bad("edit to bidi controls only", "POST", "/api/user/2/"+m12, `{"text":"\u2067\u202c"}`, 400, "BAD_REQUEST"),
 		bad("text is an escaped lone surrogate plus over the limit", "POST", "/api/user/2", `{"type":"text","text":"\ud800`+strings.Repeat("a", 10)+`"}`, 400, "BAD_REQUEST"),
 		bad("deeply nested body", "POST", "/api/user/2", strings.Repeat(`{"a":`, 5000)+"1"+strings.Repeat("}", 5000), 400, "BAD_REQUEST"),
 		bad("edit combining marks over the limit", "POST", "/api/user/2/"+m12, `{"text":"`+strings.Repeat("a\u0308", 6)+`"}`, 400, "BAD_REQUEST"),
@@ -440,4 +455,317 @@ func TestHostileTenantInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostileClientIDKeys sends client ids made of Redis key syntax
+// (separators, glob and hash-tag characters): each is accepted, a retry
+// with it is recognised, and no Redis key holds the id verbatim, so nothing
+// from a request picks a key's shape or Cluster slot.
+func TestHostileClientIDKeys(t *testing.T) {
+	t.Parallel()
+	n := startServer(t, nil)
+	u1 := n.tok(t, 1, nil)
+	ids := []string{"a:b*c{x}", "{x}", "*", "?[a-z]", `a\b`, "..:..", "1:cid:2", strings.Repeat("}", 64)}
+	for i, cid := range ids {
+		body := map[string]any{"type": "text", "text": fmt.Sprintf("m%d", i), "client_id": cid}
+		first := n.send(t, u1, "2", body)
+		mustStatus(t, first, http.StatusCreated)
+		again := n.send(t, u1, "2", body)
+		mustStatus(t, again, http.StatusOK)
+		if got, want := obj(t, again.obj, "entry")["id"], obj(t, first.obj, "entry")["id"]; got != want {
+			t.Errorf("client_id %q: retry answered %v, want the first message %v", cid, got, want)
+		}
+	}
+	keys, err := n.rdb.Keys(context.Background(), n.prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cidKeys := 0
+	for _, k := range keys {
+		if strings.Contains(k, ":cid:") {
+			cidKeys++
+		}
+		rest := strings.TrimPrefix(k, n.prefix)
+		if strings.ContainsAny(rest, "*{}?[]\\") {
+			t.Errorf("key %q holds a character from a client_id", k)
+		}
+		for _, cid := range ids {
+			if strings.HasSuffix(k, ":"+cid) {
+				t.Errorf("key %q ends with the client_id %q verbatim", k, cid)
+			}
+		}
+	}
+	if cidKeys != len(ids) {
+		t.Errorf("%d client id keys, want %d (one per id)", cidKeys, len(ids))
+	}
+}
+
+// TestHostileMethodsBoundSeries sends 200 requests with invented methods
+// and paths: each is a 404/405 envelope that changes nothing, and the HTTP
+// metrics gain a bounded set of series, because the method label only takes
+// known methods (others are "other") and the route label only route
+// templates (no match is "unmatched").
+func TestHostileMethodsBoundSeries(t *testing.T) {
+	t.Parallel()
+	n := startServer(t, nil)
+	u1 := n.tok(t, 1, nil)
+	n.sendText(t, u1, "2", "before")
+	paths := []string{"/api/user/2", "/nope/%d", "/api/user/2/x/y/%d", "/socket.io/%d", "/readyz/%d"}
+	before := redisSnapshot(t, n.rdb, n.prefix)
+	for i := 0; i < 200; i++ {
+		method := fmt.Sprintf("INVENTED%03d", i)
+		if i%10 == 0 {
+			method = []string{"get", "Post", "PROPFIND", "M-SEARCH", "BREW"}[i/10%5]
+		}
+		path := paths[i%len(paths)]
+		if strings.Contains(path, "%d") {
+			path = fmt.Sprintf(path, i)
+		}
+		req, err := http.NewRequest(method, n.url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Auth-Token", u1)
+		resp, err := n.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		tally.record(resp.StatusCode, false)
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: status %d, want 404 or 405", method, path, resp.StatusCode)
+		}
+	}
+	if d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix)); d != "" {
+		tally.record(0, true)
+		t.Errorf("Redis changed:\n%s", d)
+	}
+
+	known := map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+		"DELETE": true, "OPTIONS": true, "other": true}
+	series := 0
+	for s := range scrape(t, n.srv.MetricsHandler()) {
+		name, labels, _ := strings.Cut(s, "{")
+		if name != "parley_http_requests_total" && name != "parley_http_request_duration_seconds_count" {
+			continue
+		}
+		series++
+		for _, l := range strings.Split(strings.TrimSuffix(labels, "}"), ",") {
+			k, v, _ := strings.Cut(l, "=")
+			v = strings.Trim(v, `"`)
+			switch k {
+			case "method":
+				if !known[v] {
+					t.Errorf("series %s: method label %q, want a known method or other", s, v)
+				}
+			case "route":
+				// Every invented path holds a digit; no route template does.
+				if v != "unmatched" && (!strings.HasPrefix(v, "/") || strings.ContainsAny(v, "0123456789")) {
+					t.Errorf("series %s: route label %q, want a route template or unmatched", s, v)
+				}
+			}
+		}
+	}
+	// One send (POST 201), then at most {other} x {unmatched, /socket.io
+	// route} x {404, 405}, counted twice (requests and latency).
+	if series > 16 {
+		t.Errorf("%d HTTP series after 200 invented methods and paths, want at most 16", series)
+	}
+	t.Logf("%d HTTP request series after 200 requests with invented methods and paths", series)
+}
+
+// TestHostileClientGoesAway sends requests whose client has already gone
+// (their context is canceled) to every kind of route that reaches Redis:
+// none is a storage failure. Each is logged at info as a client
+// cancellation (status 499 in the log and the request metrics), no error
+// is logged, parley_redis_errors_total stays 0 and no 5xx is counted.
+func TestHostileClientGoesAway(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{
+		"PARLEY_REDIS_URL":      testutil.RedisURL(t),
+		"PARLEY_KEY_PREFIX":     testutil.Prefix(t),
+		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t),
+		"PARLEY_JWT_SECRET":     randomHex(t, 32),
+	}
+	cfg, err := config.Load(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := server.OpenRedis(cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testutil.SyncBuffer
+	srv, err := server.New(cfg, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); _ = rdb.Close() })
+	u1 := signed(t, cfg.JWTSecret, 1, nil)
+
+	// A message to edit, sent by a client that stays.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/api/user/2", strings.NewReader(`{"type":"text","text":"hi"}`))
+	req.Header.Set("X-Auth-Token", u1)
+	req.Header.Set("Content-Type", "application/json")
+	srv.Handler().ServeHTTP(rec, req)
+	var sent struct{ Entry struct{ ID string } }
+	if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &sent) != nil {
+		t.Fatalf("send: %d %s", rec.Code, rec.Body)
+	}
+
+	calls := []call{
+		{method: "POST", path: "/api/user/2", body: `{"type":"text","text":"gone"}`},
+		{method: "GET", path: "/api/user/2"},
+		{method: "GET", path: "/api/list"},
+		{method: "POST", path: "/api/user/2/" + sent.Entry.ID, body: `{"text":"gone"}`},
+		{method: "POST", path: "/api/block/2"},
+		{method: "POST", path: "/api/user/2/typing"},
+		{method: "GET", path: "/readyz"},
+	}
+	for _, c := range calls {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the client is gone before the handler reaches Redis
+		var body io.Reader
+		if s, ok := c.body.(string); ok {
+			body = strings.NewReader(s)
+		}
+		req := httptest.NewRequest(c.method, c.path, body).WithContext(ctx)
+		req.Header.Set("X-Auth-Token", u1)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		tally.record(rec.Code, false)
+		if rec.Code >= 500 || rec.Code < 400 {
+			t.Errorf("%s %s with the client gone: status %d %s, want a 4xx (499)", c.method, c.path, rec.Code, rec.Body)
+		}
+	}
+
+	var cancellations int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["level"] == "ERROR" || rec["level"] == "WARN" {
+			t.Errorf("logged at %s: %s", rec["level"], line)
+		}
+		if rec["msg"] == "request canceled by the client" {
+			cancellations++
+			if rec["level"] != "INFO" {
+				t.Errorf("client cancellation logged at %v, want INFO", rec["level"])
+			}
+		}
+	}
+	if cancellations != len(calls) {
+		t.Errorf("%d client cancellations logged, want %d:\n%s", cancellations, len(calls), logs.String())
+	}
+	m := scrape(t, srv.MetricsHandler())
+	for series, v := range m {
+		if strings.HasPrefix(series, "parley_redis_errors_total{") && v > 0 {
+			t.Errorf("%s = %v after canceled requests, want 0", series, v)
+		}
+		if strings.HasPrefix(series, "parley_http_requests_total{") && strings.Contains(series, `status="5`) && v > 0 {
+			t.Errorf("%s = %v, want no 5xx for canceled requests", series, v)
+		}
+	}
+	if got, _ := sum(m, "parley_http_requests_total", `status="499"`); got != float64(len(calls)) {
+		t.Errorf("499 requests = %v, want %d", got, len(calls))
+	}
+}
+
+// TestHostileTransport is the hostile-input suite for the realtime
+// transports: oversized Engine.IO payloads (polling bodies with a length,
+// chunked, websocket frames plain and deflated), websocket handshakes from
+// disallowed origins and connections beyond the per-user cap. Each is
+// refused (413, 403, close 1009, 429 / TOO_MANY_CONNECTIONS) and leaves
+// Redis unchanged.
+func TestHostileTransport(t *testing.T) {
+	t.Parallel()
+	n := startServer(t, map[string]string{"PARLEY_CORS_ORIGINS": "https://app.example", "PARLEY_MAX_CONNECTIONS_PER_USER": "1"})
+	u1 := n.tok(t, 1, nil)
+	dial(t, n, u1) // user 1's one connection
+	check := func(t *testing.T, send func() int, want int) {
+		t.Helper()
+		before := redisSnapshot(t, n.rdb, n.prefix)
+		status := send()
+		d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix))
+		tally.record(status, d != "")
+		if status != want {
+			t.Errorf("status %d, want %d", status, want)
+		}
+		if d != "" {
+			t.Errorf("Redis changed:\n%s", d)
+		}
+	}
+	post := func(body io.Reader, length int64) int {
+		sid, status := pollingSID(t, n, nil)
+		if status != http.StatusOK {
+			t.Fatalf("polling handshake: %d %s", status, sid)
+		}
+		req, _ := http.NewRequest("POST", n.url+"/socket.io/?EIO=4&transport=polling&sid="+sid, body)
+		req.ContentLength = length
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		res, err := n.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(b), `"PAYLOAD_TOO_LARGE"`) {
+			t.Errorf("body %q, want the PAYLOAD_TOO_LARGE envelope", b)
+		}
+		return res.StatusCode
+	}
+	for _, size := range []int64{64<<10 + 1, 1 << 20, 8 << 20} {
+		t.Run(fmt.Sprintf("polling body of %d bytes with a length", size), func(t *testing.T) {
+			check(t, func() int { return post(&hugeBody{left: size}, size) }, 413)
+		})
+		t.Run(fmt.Sprintf("chunked polling body of %d bytes", size), func(t *testing.T) {
+			check(t, func() int { return post(&hugeBody{left: size}, -1) }, 413)
+		})
+	}
+	for _, deflate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("websocket frame of 8 MB, deflate %v", deflate), func(t *testing.T) {
+			check(t, func() int {
+				if err := bigFrame(n, 8<<20, deflate); err != nil {
+					t.Error(err)
+					return 0
+				}
+				return 413 // closed 1009, the websocket's "too large"
+			}, 413)
+		})
+	}
+	for _, origin := range []string{"https://evil.example", "null", "https://app.example.evil.example", "http://app.example"} {
+		t.Run("websocket from origin "+origin, func(t *testing.T) {
+			check(t, func() int {
+				ws, res, err := websocket.DefaultDialer.Dial(strings.Replace(n.url, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket",
+					http.Header{"Origin": {origin}})
+				if err == nil {
+					ws.Close()
+					return 101
+				}
+				if res == nil {
+					t.Fatal(err)
+				}
+				return res.StatusCode
+			}, 403)
+		})
+	}
+	t.Run("socket beyond the per-user cap", func(t *testing.T) {
+		check(t, func() int {
+			_, err := tryDial(t, n, u1)
+			refusedTooMany(t, err, "2nd socket")
+			return 429
+		}, 429)
+	})
+	t.Run("SSE stream beyond the per-user cap", func(t *testing.T) {
+		check(t, func() int {
+			r := n.do(t, call{method: "GET", path: "/api/events", token: u1})
+			wantError(t, r, 429, "TOO_MANY_CONNECTIONS")
+			return r.status
+		}, 429)
+	})
 }

@@ -60,7 +60,8 @@ func (e *env) vars() map[string]string {
 		"PARLEY_HTTP_ADDR":      "127.0.0.1:0",
 		// Off, so P1's baseline (chat.Store.Send without a limit) runs the
 		// identical script, and P2's 2 000/s stay unthrottled.
-		"PARLEY_SEND_RATE": "0",
+		"PARLEY_SEND_RATE":  "0",
+		"PARLEY_WRITE_RATE": "0",
 	}
 }
 

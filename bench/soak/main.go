@@ -106,7 +106,7 @@ func run(o options, out io.Writer) error {
 	cfg, err := config.Load(map[string]string{
 		"PARLEY_REDIS_URL": o.redisURL, "PARLEY_KEY_PREFIX": prefix, "PARLEY_DEFAULT_DOMAIN": "soak",
 		"PARLEY_JWT_SECRET": secret, "PARLEY_LOG_LEVEL": "error", "PARLEY_HTTP_ADDR": "127.0.0.1:0",
-		"PARLEY_SEND_RATE": "0", // the soak drives a few users hard
+		"PARLEY_SEND_RATE": "0", "PARLEY_WRITE_RATE": "0", // the soak drives a few users hard
 	})
 	if err != nil {
 		return err

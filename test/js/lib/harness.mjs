@@ -74,7 +74,8 @@ export async function startParley({ env = {}, port } = {}) {
     PARLEY_LOG_LEVEL: 'warn',
     PARLEY_METRICS_ADDR: '', // no fixed metrics port: servers run side by side
     PARLEY_SHUTDOWN_TIMEOUT: '5s',
-    PARLEY_SEND_RATE: '0', // tests send bursts; the rate limit has its own tests
+    PARLEY_SEND_RATE: '0', // tests send bursts; the budgets have their own tests
+    PARLEY_WRITE_RATE: '0',
     ...env,
   };
   return launch(bin, cfg, port);

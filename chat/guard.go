@@ -1,0 +1,75 @@
+package chat
+
+import (
+	"context"
+	_ "embed"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// guardLua is the prelude of every script that writes toward another user:
+// the block check both ways and the token bucket (see guard.lua).
+//
+//go:embed guard.lua
+var guardLua string
+
+// Messages of the two budgets' refusals.
+const (
+	msgSendRate  = "too many messages; slow down"
+	msgWriteRate = "too many changes; slow down"
+)
+
+// guardKeys are the keys guard.lua needs for a write from a to b, after the
+// script's own: a's blocks, b's blocks, then a's bucket.
+func (s *Store) guardKeys(d Domain, a, b UserID, bucket string) []string {
+	return []string{s.keys.Blocks(d, a), s.keys.Blocks(d, b), bucket}
+}
+
+// writeBudget are the script arguments of the write budget: rate, burst.
+func (s *Store) writeBudget() []any { return []any{s.limits.WriteRate, s.limits.WriteBurst} }
+
+// runGuarded runs a script that starts with guard.lua. A refusal becomes
+// its error (Forbidden, or RateLimited with rateMsg and the wait); a Redis
+// failure is a StoreError; any other reply is returned as is.
+func (s *Store) runGuarded(ctx context.Context, op, rateMsg string, script *redis.Script, keys []string, args ...any) (any, error) {
+	res, err := script.Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return nil, StoreError(op, err)
+	}
+	if err := refusal(op, rateMsg, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// refusal reads guard.lua's refusals: {'blocked_by'}, {'blocking'},
+// {'rate', retry ms}. It returns nil for any other reply.
+func refusal(op, rateMsg string, res any) error {
+	r, ok := res.([]any)
+	if !ok || len(r) == 0 {
+		return nil
+	}
+	switch head, _ := r[0].(string); head {
+	case "blocked_by":
+		return errBlockedBy
+	case "blocking":
+		return errBlocking
+	case "rate":
+		var ms int64
+		if len(r) > 1 {
+			ms, _ = r[1].(int64)
+		}
+		return &Error{Op: op, Kind: RateLimited, Msg: rateMsg, RetryAfter: time.Duration(max(ms, 1)) * time.Millisecond}
+	}
+	return nil
+}
+
+// replyInt reads a script's integer reply.
+func replyInt(op string, res any) (int64, error) {
+	n, ok := res.(int64)
+	if !ok {
+		return 0, errorf(op, "unexpected script reply %v", res)
+	}
+	return n, nil
+}
