@@ -78,7 +78,8 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	// One count of each user's sockets and SSE streams on this node.
 	conns := newConnCounter(cfg.MaxConnectionsPerUser)
 	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted,
-		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout}
+		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout,
+		pollingMaxPackets: cfg.PollingMaxPackets}
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 	}

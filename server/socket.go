@@ -38,6 +38,8 @@ type realtime struct {
 	conns   *connCounter
 	pending pendingSessions
 	origins []string // PARLEY_CORS_ORIGINS, for the websocket Origin check
+
+	pollingMax int // packets per long-polling response (polling.go)
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -55,6 +57,9 @@ type realtimeOptions struct {
 	// 0 = no cap, no timeout.
 	maxPending  int
 	authTimeout time.Duration
+	// pollingMaxPackets bounds the packets of one long-polling response
+	// (polling.go); 0 = unbounded.
+	pollingMaxPackets int
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -96,7 +101,8 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	}
 	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
 		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins,
-		pending: pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout}}
+		pending:    pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout},
+		pollingMax: o.pollingMaxPackets}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
 	}
@@ -110,7 +116,7 @@ func (rt *realtime) handler() http.Handler {
 	h := rt.io.ServeHandler(nil)
 	_ = rt.io.Engine().On("connection", openGate)
 	_ = rt.io.Engine().On("connection", rt.pending.onSession)
-	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(gateWebsockets(h))))
+	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(gateWebsockets(limitPolling(rt.io.Engine(), h, rt.pollingMax)))))
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }
