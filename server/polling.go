@@ -67,6 +67,12 @@ func limitPolling(e engine.BaseServer, h http.Handler, max int) http.Handler {
 			}
 		}
 	})
+	return markPollingHandshakes(h, max)
+}
+
+// markPollingHandshakes puts the limit on the context of polling
+// handshakes, where engine.io builds the polling transport.
+func markPollingHandshakes(h http.Handler, max int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		if q.Get("transport") == transports.POLLING && q.Get("sid") == "" {
