@@ -93,7 +93,16 @@ type batchedPolling struct {
 	mu   sync.Mutex
 	held []*packet.Packet     // older than anything in the socket's buffer
 	next transports.Transport // the transport an upgrade goes to
+	// An orderly close waits for the held packets, as engine.io's socket
+	// waits for its own buffer: the close callbacks, and a timer that
+	// closes anyway after closeWait.
+	closeFns   []types.Callable
+	closeTimer *time.Timer
 }
+
+// closeWait bounds how long an orderly close waits for held packets to be
+// polled (engine.io's polling close timeout is 30 s too).
+const closeWait = 30 * time.Second
 
 func newBatchedPolling(t transports.Transport, max int) *batchedPolling {
 	bp := &batchedPolling{Transport: t, max: max}
@@ -116,20 +125,28 @@ func (bp *batchedPolling) Writable() bool {
 // any, with the first batch.
 func (bp *batchedPolling) Send(packets []*packet.Packet) {
 	bp.mu.Lock()
-	defer bp.mu.Unlock()
 	bp.held = append(bp.held, packets...)
-	bp.sendLocked()
+	closeNow := bp.sendLocked()
+	bp.mu.Unlock()
+	if closeNow {
+		bp.closeNow()
+	}
 }
 
 func (bp *batchedPolling) sendHeld() {
 	bp.mu.Lock()
-	defer bp.mu.Unlock()
-	bp.sendLocked()
+	closeNow := bp.sendLocked()
+	bp.mu.Unlock()
+	if closeNow {
+		bp.closeNow()
+	}
 }
 
-func (bp *batchedPolling) sendLocked() {
+// sendLocked sends the next batch if a poll is open; it reports whether a
+// waiting close may now proceed.
+func (bp *batchedPolling) sendLocked() (closeNow bool) {
 	if len(bp.held) == 0 || !bp.Transport.Writable() || bp.Transport.Discarded() {
-		return
+		return false
 	}
 	n := min(bp.max, len(bp.held))
 	batch := bp.held[:n:n]
@@ -139,6 +156,37 @@ func (bp *batchedPolling) sendLocked() {
 	}
 	// The inner Send marks itself not writable before it returns.
 	bp.Transport.Send(batch)
+	return len(bp.held) == 0 && bp.closeFns != nil
+}
+
+// Close is engine.io's orderly close (the socket passes its callback once
+// its own buffer is sent) or a teardown (no callback). An orderly close
+// waits until the held packets are sent: the last of them may be the
+// Socket.IO disconnect that tells the client why.
+func (bp *batchedPolling) Close(fn ...types.Callable) {
+	bp.mu.Lock()
+	if len(bp.held) > 0 && len(fn) > 0 && fn[0] != nil && bp.closeTimer == nil && !bp.Transport.Discarded() {
+		bp.closeFns = fn
+		bp.closeTimer = time.AfterFunc(closeWait, bp.closeNow)
+		bp.mu.Unlock()
+		return
+	}
+	bp.mu.Unlock()
+	bp.Transport.Close(fn...)
+}
+
+// closeNow runs a close that waited for held packets (once).
+func (bp *batchedPolling) closeNow() {
+	bp.mu.Lock()
+	fns := bp.closeFns
+	bp.closeFns = nil
+	if bp.closeTimer != nil {
+		bp.closeTimer.Stop()
+	}
+	bp.mu.Unlock()
+	if fns != nil {
+		bp.Transport.Close(fns...)
+	}
 }
 
 func (bp *batchedPolling) upgradingTo(next transports.Transport) {

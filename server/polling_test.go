@@ -219,3 +219,43 @@ func TestPollingBuilderWrapsOnlyLimitedPolling(t *testing.T) {
 		t.Fatal("the websocket transport is wrapped")
 	}
 }
+
+func TestBatchedPollingOrderlyCloseWaitsForHeldPackets(t *testing.T) {
+	inner := newRecorder(false)
+	bp := newBatchedPolling(inner, 4)
+	s := newFakeSocket(bp)
+	s.write(1, 10) // the last one stands for the Socket.IO disconnect
+	poll(inner)    // 1..4 out, 5..10 held
+	closed := func() {}
+	bp.Close(closed) // engine.io: its own buffer is empty, so it closes
+	if st := inner.ReadyState(); st != "open" {
+		t.Fatalf("the transport is %s with 6 packets held", st)
+	}
+	poll(inner) // 5..8
+	if st := inner.ReadyState(); st != "open" {
+		t.Fatalf("the transport is %s with 2 packets held", st)
+	}
+	poll(inner) // 9..10, then the close goes ahead
+	if st := inner.ReadyState(); st != "closing" {
+		t.Fatalf("the transport is %s once everything is sent, want closing", st)
+	}
+	var all []string
+	for _, b := range inner.batches() {
+		all = append(all, b...)
+	}
+	if !slices.Equal(all, numbers(1, 10)) {
+		t.Fatalf("sent %v, want 1..10", inner.batches())
+	}
+}
+
+func TestBatchedPollingTeardownClosesAtOnce(t *testing.T) {
+	inner := newRecorder(false)
+	bp := newBatchedPolling(inner, 4)
+	s := newFakeSocket(bp)
+	s.write(1, 10)
+	poll(inner)
+	bp.Close() // engine.io's clearTransport: no callback, no waiting
+	if st := inner.ReadyState(); st != "closing" {
+		t.Fatalf("the transport is %s after a teardown, want closing", st)
+	}
+}
