@@ -21,7 +21,7 @@ local function next_event_id(seq_key, log_key)
     local info = redis.call('XINFO', 'STREAM', log_key)
     for i = 1, #info, 2 do
       if info[i] == 'last-generated-id' then
-        top = tonumber(string.match(info[i + 1], '^(%d+)'))
+        top = tonumber(string.match(info[i + 1], '^(%d+)') or '0')
         break
       end
     end
@@ -54,7 +54,7 @@ local function append_event(seq_key, log_key, etype, peer, ts, fields, max_len, 
   for _, e in ipairs(head) do
     local t = tonumber(e[2][2])
     if not t or t >= cutoff then break end
-    keep_from = tonumber(string.match(e[1], '^(%d+)')) + 1
+    keep_from = tonumber(string.match(e[1], '^(%d+)') or '0') + 1
   end
   if keep_from then redis.call('XTRIM', log_key, 'MINID', keep_from .. '-0') end
   redis.call('PEXPIRE', log_key, max_age)

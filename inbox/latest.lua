@@ -7,5 +7,7 @@
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if #last == 0 then return {} end
 local mark = redis.call('HGET', KEYS[3], ARGV[1]) or ''
-local h = tonumber(string.match(mark, '^(%d+)')) or 0
+-- string.match's no-match must meet `or` before tonumber: the embedded
+-- store's Lua returns no value there (not nil), and tonumber() then fails.
+local h = tonumber(string.match(mark, '^(%d+)') or '0')
 return {last[2], redis.call('HGET', KEYS[2], last[1]), mark, redis.call('ZCOUNT', KEYS[1], '(' .. h, '+inf')}

@@ -4,7 +4,10 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"parley/internal/testutil"
 )
 
-// TestMain fails the package if any test leaves a goroutine running.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the package if any test leaves a goroutine running, and
+// says which Redis the tests used (testutil.Reporting).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testutil.Reporting(m)) }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"parley/chat"
 	"parley/inbox"
 	"parley/internal/testutil"
@@ -66,5 +68,36 @@ func TestListNewestFirstPaginated(t *testing.T) {
 	peer, err := ib.List(ctx, dom, "20", chat.Page{Number: 1, Size: 10})
 	if err != nil || peer.Total != 1 || peer.Entries[0].Peer != "1" || peer.Entries[0].Latest.ID != last.ID {
 		t.Fatalf("peer inbox = %+v, %v", peer, err)
+	}
+}
+
+// TestListWithoutReadPositionOnBothStores lists the inbox of a user who has
+// received messages but never read any, on Redis and on the embedded store
+// (`go run .`): both answer, with every message unread.
+func TestListWithoutReadPositionOnBothStores(t *testing.T) {
+	t.Parallel()
+	stores := map[string]func(testing.TB) *redis.Client{"redis": testutil.Redis, "embedded": testutil.EmbeddedRedis}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rdb := open(t)
+			keys := chat.Keys{Prefix: testutil.Prefix(t)}
+			dom := chat.Domain(testutil.Domain(t))
+			chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: 100}, time.Now)
+			ib := inbox.NewStore(rdb, keys)
+			ctx := context.Background()
+			for _, text := range []string{"one", "two"} {
+				if _, _, err := chats.Send(ctx, chat.SendRequest{Domain: dom, From: "1", To: "2", Content: chat.Content{Type: "text", Text: text}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := ib.List(ctx, dom, "2", chat.Page{Number: 1, Size: 10})
+			if err != nil {
+				t.Fatalf("list of a recipient with no read position: %v", err)
+			}
+			if len(p.Entries) != 1 || p.Entries[0].Peer != "1" || p.Entries[0].Unread != 2 || p.Entries[0].Latest == nil || p.Entries[0].Latest.Text != "two" {
+				t.Fatalf("entries = %+v, want peer 1 with 2 unread and latest \"two\"", p.Entries)
+			}
+		})
 	}
 }

@@ -57,8 +57,9 @@ func (b *badInputs) summary() (string, bool) {
 // tally is shared by TestErrors and TestHostileInput; test-only state.
 var tally badInputs
 
+// TestMain prints the bad-input summary and which Redis the tests used.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testutil.Reporting(m).Run()
 	if line, ok := tally.summary(); tally.tried > 0 {
 		fmt.Println("bad-input summary:", line)
 		if !ok && code == 0 {

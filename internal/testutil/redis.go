@@ -11,37 +11,99 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
 // RedisURLEnv names the variable that points tests at a running Redis; CI
-// sets it.
+// sets it. The value "embedded" runs every test on the embedded store
+// (miniredis, what `go run .` uses) instead: the CI's second pass.
 const RedisURLEnv = "PARLEY_TEST_REDIS_URL"
 
+// EmbeddedValue is the RedisURLEnv value that selects the embedded store.
+const EmbeddedValue = "embedded"
+
 // RedisURL returns a Redis URL for an integration test: PARLEY_TEST_REDIS_URL
-// when set; else a throwaway redis-server on a free loopback port, stopped
-// when the test ends; else (no redis-server installed) the embedded
-// miniredis. The test log says which. Tests never skip for lack of Redis.
+// when set (the shared embedded store when it says "embedded"); else a
+// throwaway redis-server on a free loopback port, stopped when the test
+// ends; else (no redis-server installed) the package's shared embedded
+// store. Tests never skip for lack of Redis; see Reporting for the line
+// that says which Redis a package used.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	if u := os.Getenv(RedisURLEnv); u != "" {
+	switch u := os.Getenv(RedisURLEnv); {
+	case u == EmbeddedValue:
+		return "redis://" + sharedEmbedded(t, "embedded store ("+RedisURLEnv+"=embedded)")
+	case u != "":
+		used.note(u + " (" + RedisURLEnv + ")")
 		return u
 	}
 	if _, err := exec.LookPath("redis-server"); err == nil {
 		addr := StartRedis(t)
-		t.Logf("redis: throwaway redis-server at %s (set %s to use another)", addr, RedisURLEnv)
+		used.note("a throwaway redis-server per test (set " + RedisURLEnv + " to use another)")
 		return "redis://" + addr
 	}
-	m := miniredis.RunT(t)
-	t.Logf("redis: no redis-server installed, using the embedded miniredis at %s", m.Addr())
-	return "redis://" + m.Addr()
+	return "redis://" + sharedEmbedded(t, "embedded store (no redis-server on PATH; apt-get install redis-server for the real one)")
+}
+
+// EmbeddedPass reports whether PARLEY_TEST_REDIS_URL=embedded: tests that
+// need a redis-server process skip, the rest run on the embedded store.
+func EmbeddedPass() bool { return os.Getenv(RedisURLEnv) == EmbeddedValue }
+
+// OnEmbedded reports whether RedisURL serves the embedded store in this
+// run (the embedded pass, or no redis-server and no PARLEY_TEST_REDIS_URL).
+func OnEmbedded() bool {
+	if u := os.Getenv(RedisURLEnv); u != "" {
+		return u == EmbeddedValue
+	}
+	_, err := exec.LookPath("redis-server")
+	return err != nil
+}
+
+// EmbeddedRedis returns a client for the shared embedded store whatever
+// PARLEY_TEST_REDIS_URL says, for tests that compare the two stores.
+func EmbeddedRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	return client(t, "redis://"+sharedEmbedded(t, ""))
+}
+
+// NeedRedisServer skips t when it cannot start a redis-server process of
+// its own (tests that kill, pause, restart, reconfigure or fill Redis): no
+// redis-server on PATH, or the embedded pass. Reporting counts the skips.
+func NeedRedisServer(t testing.TB) {
+	t.Helper()
+	if EmbeddedPass() {
+		skipped.Add(1)
+		t.Skip("needs a redis-server process of its own (kill/pause/CONFIG/persistence); skipped in the embedded-store pass (" + RedisURLEnv + "=embedded)")
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		skipped.Add(1)
+		t.Skip("needs a redis-server process of its own (kill/pause/CONFIG/persistence) and none is on PATH; install it: apt-get install redis-server")
+	}
+}
+
+// NeedRealRedis skips t when RedisURL serves the embedded store, for tests
+// that use what only Redis has (why says what). Reporting counts the skips.
+func NeedRealRedis(t testing.TB, why string) {
+	t.Helper()
+	if !OnEmbedded() {
+		return
+	}
+	skipped.Add(1)
+	if EmbeddedPass() {
+		t.Skip("needs a real Redis (" + why + "); skipped in the embedded-store pass (" + RedisURLEnv + "=embedded)")
+	}
+	t.Skip("needs a real Redis (" + why + ") and no redis-server is on PATH; install it: apt-get install redis-server")
 }
 
 // Redis returns a client for RedisURL(t), closed when the test ends.
 func Redis(t testing.TB) *redis.Client {
 	t.Helper()
-	opt, err := redis.ParseURL(RedisURL(t))
+	return client(t, RedisURL(t))
+}
+
+func client(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatalf("redis url: %v", err)
 	}
@@ -55,10 +117,11 @@ func Redis(t testing.TB) *redis.Client {
 
 // StartRedis starts a private redis-server (no persistence unless args say
 // otherwise) on a free loopback port and returns its address. It is killed
-// when the test ends. Tests that stop or restart Redis use this, never the
-// shared server.
+// when the test ends (skipped, see NeedRedisServer, when it cannot be).
+// Tests that stop or restart Redis use this, never the shared server.
 func StartRedis(t testing.TB, args ...string) string {
 	t.Helper()
+	NeedRedisServer(t)
 	port := FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dir := t.TempDir()
