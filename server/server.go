@@ -82,6 +82,9 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		pollingMaxPackets: cfg.PollingMaxPackets}
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
+		if rtOpts.classicPubSub = !hasShardedPubSub(rdb); rtOpts.classicPubSub {
+			log.Warn("this Redis has no sharded pub/sub (SSUBSCRIBE, Redis 7): Socket.IO fans out over classic pub/sub")
+		}
 	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,

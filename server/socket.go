@@ -12,8 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	eiotypes "github.com/zishang520/engine.io/v2/types"
-	sioadapter "github.com/zishang520/socket.io-go-redis/adapter"
-	siotypes "github.com/zishang520/socket.io-go-redis/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"parley/auth"
@@ -46,8 +44,10 @@ type realtime struct {
 type realtimeOptions struct {
 	corsOrigins []string
 	// rdb, when set, fans events out to every node through Redis sharded
-	// pub/sub; nil keeps the in-memory adapter (one node).
+	// pub/sub (classic pub/sub when classicPubSub: the store has no
+	// SSUBSCRIBE); nil keeps the in-memory adapter (one node).
 	rdb           redis.UniversalClient
+	classicPubSub bool
 	channelPrefix string
 	onEmit        func(event string) // called once per event emitted to a socket; nil = no-op
 	typing        typist
@@ -86,12 +86,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	// "Access-Control-Allow-Origin: false"; the cors middleware answers
 	// /socket.io/ like every route, and checkOrigin guards websockets.
 	if o.rdb != nil {
-		ao := sioadapter.DefaultShardedRedisAdapterOptions()
-		ao.SetChannelPrefix(o.channelPrefix)
-		opts.SetAdapter(&sioadapter.ShardedRedisAdapterBuilder{
-			Redis: siotypes.NewRedisClient(context.Background(), o.rdb),
-			Opts:  ao,
-		})
+		opts.SetAdapter(o.adapterBuilder())
 	}
 	if o.conns == nil {
 		o.conns = newConnCounter(math.MaxInt)

@@ -28,9 +28,7 @@ type killableRedis struct {
 
 func startKillableRedis(t *testing.T, args ...string) *killableRedis {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("this test needs redis-server on PATH: %v", err)
-	}
+	testutil.NeedRedisServer(t)
 	k := &killableRedis{t: t, port: testutil.FreePort(t), dir: t.TempDir(), args: args}
 	k.start()
 	t.Cleanup(k.kill)

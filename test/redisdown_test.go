@@ -49,9 +49,7 @@ func (p *redisProc) addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
 
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("this test needs redis-server on PATH: %v", err)
-	}
+	testutil.NeedRedisServer(t)
 	rp := startRedisProc(t, testutil.FreePort(t), t.TempDir())
 	n := startServer(t, map[string]string{"PARLEY_REDIS_URL": "redis://" + rp.addr()})
 	u1 := n.tok(t, 1, nil)

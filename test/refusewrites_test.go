@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -64,9 +63,7 @@ func waitReady(t *testing.T, n *node, want int) {
 // writes succeed again.
 func TestRedisOutOfMemory(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("this test needs redis-server on PATH (apt-get install redis-server): %v", err)
-	}
+	testutil.NeedRedisServer(t)
 	addr := testutil.StartRedis(t, "--maxmemory-policy", "noeviction")
 	n := startServer(t, map[string]string{"PARLEY_REDIS_URL": "redis://" + addr})
 	ctx := context.Background()
@@ -115,9 +112,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 // reads get MASTERDOWN, also 503. Promoted back to a master, it serves.
 func TestRedisReadOnlyReplica(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("this test needs redis-server on PATH (apt-get install redis-server): %v", err)
-	}
+	testutil.NeedRedisServer(t)
 	addr := testutil.StartRedis(t)
 	n := startServer(t, map[string]string{"PARLEY_REDIS_URL": "redis://" + addr})
 	ctx := context.Background()
