@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,10 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"parley/auth"
 	"parley/config"
+	"parley/internal/embedded"
 	"parley/server"
 )
 
@@ -51,24 +48,36 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	}
 	log := newLogger(cfg, stderr)
 
+	devMode := cfg.JWTSecret == "" && cfg.JWTPublicKeyFile == "" && cfg.JWTDomainKeysDir == ""
+	if devMode && !cfg.Embedded() {
+		return errors.New("no JWT key: set PARLEY_JWT_SECRET or PARLEY_JWT_PUBLIC_KEY_FILE (dev mode with a random secret is only allowed on the embedded store)")
+	}
+	// Listen first: a dev server's first line is where to point a browser.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("PARLEY_HTTP_ADDR: %w", err)
+	}
+	defer ln.Close()
+	var secretFile string
+	if devMode {
+		fmt.Fprintf(stdout, "Parley dev server: open http://127.0.0.1:%d/demo (tokens below)\n", ln.Addr().(*net.TCPAddr).Port)
+		var serr error
+		if cfg.JWTSecret, secretFile, serr = devSecret(); cfg.JWTSecret == "" {
+			return serr
+		} else if serr != nil {
+			log.Warn("dev secret not saved: tokens printed now stop working when this process restarts", "err", serr.Error())
+		}
+	}
+
 	redisURL := cfg.RedisURL
 	if cfg.Embedded() {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("embedded store: %w", err)
+		store, err := embedded.Start()
+		if err != nil {
+			return err
 		}
-		defer mr.Close()
-		redisURL = "redis://" + mr.Addr()
+		defer store.Close()
+		redisURL = store.URL()
 		log.Warn("PARLEY_REDIS_URL is not set: using the EMBEDDED in-memory store; all data is lost when the process stops and only one node can run. Set PARLEY_REDIS_URL for production.")
-	}
-	devMode := cfg.JWTSecret == "" && cfg.JWTPublicKeyFile == "" && cfg.JWTDomainKeysDir == ""
-	if devMode {
-		if !cfg.Embedded() {
-			return errors.New("no JWT key: set PARLEY_JWT_SECRET or PARLEY_JWT_PUBLIC_KEY_FILE (dev mode with a random secret is only allowed on the embedded store)")
-		}
-		secret := make([]byte, 32)
-		_, _ = rand.Read(secret)
-		cfg.JWTSecret = hex.EncodeToString(secret)
 	}
 
 	rdb, err := server.OpenRedis(redisURL)
@@ -94,13 +103,9 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("PARLEY_HTTP_ADDR: %w", err)
-	}
 	log.Info("listening", "addr", ln.Addr().String(), "embedded", cfg.Embedded())
 	if devMode {
-		if err := printDevTokens(stdout, cfg, devUsers, ln.Addr()); err != nil {
+		if err := printDevTokens(stdout, cfg, secretFile, devUsers, ln.Addr()); err != nil {
 			return err
 		}
 	}
@@ -155,11 +160,16 @@ func mintDevUsers(secret string) ([]server.DevUser, error) {
 
 // printDevTokens prints the dev secret and the dev users' tokens so a
 // newcomer can try the API, and the demo page, at once.
-func printDevTokens(w io.Writer, cfg config.Config, users []server.DevUser, addr net.Addr) error {
+func printDevTokens(w io.Writer, cfg config.Config, secretFile string, users []server.DevUser, addr net.Addr) error {
 	tokens := []string{users[0].Token, users[1].Token}
 	port := addr.(*net.TCPAddr).Port
+	kept := "kept in " + secretFile + " (0600), so these tokens survive a restart; the embedded data does not"
+	if secretFile == "" {
+		kept = "not saved (see the warning above): restarting makes a new one"
+	}
 	_, err := fmt.Fprintf(w, `
-DEV MODE: no PARLEY_JWT_SECRET, so this process made a random HS256 secret:
+DEV MODE: no PARLEY_JWT_SECRET, so this process uses a random HS256 secret,
+%s:
   PARLEY_JWT_SECRET=%s
 Tokens (valid 24h):
   user 1: %s
@@ -169,7 +179,7 @@ Try:
   curl -s http://127.0.0.1:%d/api/list -H 'X-Auth-Token: %s'
 Demo page (pick user 1 in one tab, user 2 in another): http://127.0.0.1:%d/demo
 
-`, cfg.JWTSecret, tokens[0], tokens[1], port, tokens[0], port, tokens[1], port)
+`, kept, cfg.JWTSecret, tokens[0], tokens[1], port, tokens[0], port, tokens[1], port)
 	return err
 }
 

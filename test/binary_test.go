@@ -59,7 +59,8 @@ func TestBinary(t *testing.T) {
 		addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 		cmd := exec.Command(bin)
 		metricsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-		cmd.Env = cleanEnv("PARLEY_HTTP_ADDR="+addr, "PARLEY_METRICS_ADDR="+metricsAddr)
+		// The dev secret goes to a private config directory, not the user's.
+		cmd.Env = cleanEnv("PARLEY_HTTP_ADDR="+addr, "PARLEY_METRICS_ADDR="+metricsAddr, "XDG_CONFIG_HOME="+t.TempDir())
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
