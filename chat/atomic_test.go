@@ -3,7 +3,6 @@ package chat_test
 import (
 	"context"
 	"encoding/json"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -306,9 +305,7 @@ func TestLostEventCounterReads(t *testing.T) {
 // is back. Runs on a private redis-server (it reconfigures it).
 func TestOutOfMemoryRedisWritesNothing(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("needs redis-server on PATH (apt-get install redis-server)")
-	}
+	testutil.NeedRedisServer(t)
 	for _, w := range writeKinds {
 		t.Run(w.name, func(t *testing.T) {
 			t.Parallel()

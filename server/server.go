@@ -83,7 +83,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	if !cfg.Embedded() {
 		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
 		if rtOpts.classicPubSub = !hasShardedPubSub(rdb); rtOpts.classicPubSub {
-			log.Warn("this Redis has no sharded pub/sub (SSUBSCRIBE, Redis 7): Socket.IO fans out over classic pub/sub")
+			log.Info("this Redis has no sharded pub/sub (SSUBSCRIBE, Redis 7): Socket.IO fans out over classic pub/sub")
 		}
 	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
