@@ -114,7 +114,11 @@ func reportLine(pkg string, what []string, skips int64) string {
 		s += strings.Join(what, "; ")
 	}
 	if skips > 0 {
-		s += fmt.Sprintf("; %d tests skipped that need a redis-server process or a real Redis (apt-get install redis-server)", skips)
+		noun := "tests"
+		if skips == 1 {
+			noun = "test"
+		}
+		s += fmt.Sprintf("; %d %s skipped that need a redis-server process or a real Redis (apt-get install redis-server)", skips, noun)
 	}
 	return s
 }
