@@ -391,6 +391,9 @@ test('demo page features: older messages on scroll, dates, images, inline edit, 
     await pageA.waitForSelector(li(reply));
     assert.equal(await editor.inputValue(), 'edited inline');
     assert.ok(await editor.evaluate((e) => e === document.activeElement), 'the editor lost focus');
+    mkdirSync(outDir, { recursive: true });
+    const shotEdit = join(outDir, 'demo-inline-edit.png');
+    await pageA.screenshot({ path: shotEdit });
     await editor.press('Enter');
     await waitMessages(pageB, (ms) => ms.some((m) => m.id === target && m.text === 'edited inline' && m.edited), 'the edit on page B');
     assert.equal(await pageA.locator('#messages .edit-input').count(), 0);
@@ -411,6 +414,8 @@ test('demo page features: older messages on scroll, dates, images, inline edit, 
     await pageA.click(`${li(doomed)} button.delete`);
     await pageA.waitForSelector(`${li(doomed)} button.confirm-delete`);
     assert.equal(await pageA.locator(`${li(doomed)} .confirm-text`).textContent(), 'Delete this message?');
+    const shotConfirm = join(outDir, 'demo-delete-confirm.png');
+    await pageA.screenshot({ path: shotConfirm });
     await pageA.click(`${li(doomed)} button.cancel-delete`);
     assert.equal(await pageA.locator(`${li(doomed)} button.confirm-delete`).count(), 0);
     const still = await parley.rest('GET', `/api/user/2?before=${ids[60]}&limit=1`, t1);
@@ -430,7 +435,6 @@ test('demo page features: older messages on scroll, dates, images, inline edit, 
     assert.ok(await onScreen(pageA, '#composer'), 'the composer left the screen');
     assert.ok(await onScreen(pageA, '#error-close'), 'the close button is off screen');
     assert.ok(await pageA.evaluate(() => document.scrollingElement.scrollHeight <= innerHeight), 'the page overflows');
-    mkdirSync(outDir, { recursive: true });
     const shotError = join(outDir, 'demo-error-bar.png');
     await pageA.screenshot({ path: shotError });
     await pageA.click('#error-close');
@@ -464,7 +468,7 @@ test('demo page features: older messages on scroll, dates, images, inline edit, 
     const shot2 = join(outDir, 'demo-features-user2.png');
     await pageA.screenshot({ path: shot1 });
     await pageB.screenshot({ path: shot2 });
-    for (const p of [shot1, shot2, shotError]) console.log(`demo screenshot: ${p}`);
+    for (const p of [shot1, shot2, shotEdit, shotConfirm, shotError]) console.log(`demo screenshot: ${p}`);
 
     assert.deepEqual(A.dialogs, []);
     assert.deepEqual(B.dialogs, []);
@@ -523,6 +527,10 @@ test('demo page in dev mode (embedded store, no JWT secret) offers the dev users
   try {
     // `/` on the dev server links to the demo.
     await page.goto(`${parley.url}/`);
+    mkdirSync(outDir, { recursive: true });
+    const shot = join(outDir, 'demo-home.png');
+    await page.screenshot({ path: shot });
+    console.log(`demo screenshot: ${shot}`);
     await page.click('a[href="/demo"]');
     await page.waitForURL(`${parley.url}/demo`);
     await page.click('#dev-users button:text-is("Use dev user 1")', { timeout: 10_000 });
