@@ -183,24 +183,19 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	}
 	// The socket is a device for presence from before the CONNECT ack, so
 	// a client that sees "connect" is online for everyone (and its peers'
-	// presence events never race its first requests). It is counted out
-	// when it leaves the namespace (onConnect) or its connection closes,
-	// whichever comes first, also when that happens before the connect
-	// completes; offline runs once.
-	// The socket counts toward the user's connections on this node from
-	// here, and is counted out on the same paths as presence.
+	// presence events never race its first requests). It counts toward the
+	// user's connections on this node from here too. Both are released by
+	// the socket's one cleanup path (socketLife), whichever way it closes,
+	// also before the connect completes.
 	release, ok := rt.conns.acquire(userConnKey(cl))
 	if !ok {
 		next(socket.NewExtendedError("too many connections", toJSONMap(classify(errTooManyConnections))))
 		return
 	}
-	leavePresence := deviceOnline(rt.log, rt.presence, cl)
-	offline := func() { leavePresence(); release() }
-	_ = s.Conn().Once("close", func(...any) { offline() })
-	if s.Conn().ReadyState() == "closed" {
-		offline()
-	}
-	s.SetData(socketState{caller: cl, after: after, offline: offline})
+	life := watchSocket(s)
+	life.onClose(release)
+	life.onClose(deviceOnline(rt.log, rt.presence, cl))
+	s.SetData(socketState{caller: cl, after: after, life: life})
 	// Join before the CONNECT ack goes out, so an event emitted the moment
 	// the client sees "connect" already reaches it.
 	s.Join(userRoom(cl.Domain, cl.User))
@@ -226,12 +221,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 			rt.onEmit(ev.Type)
 		},
 		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
-	_ = s.On("disconnect", func(...any) { stop() })
-	// Presence counted the socket in at the handshake; it leaves with it.
-	_ = s.On("disconnect", func(...any) { st.offline() })
-	if !s.Connected() { // it left before the handler above existed
-		st.offline()
-	}
+	st.life.onClose(stop)
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.
@@ -242,15 +232,16 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 			// sees ("io server disconnect") instead of cutting the transport.
 			s.Disconnect(false)
 		})
-		_ = s.On("disconnect", func(...any) { timer.Stop() })
+		st.life.onClose(func() { timer.Stop() })
 	}
+	st.life.settle(s)
 }
 
 // socketState is what the handshake settles for a socket.
 type socketState struct {
-	caller  caller
-	after   int64  // the last event id the client has
-	offline func() // counts the socket out of presence and the user's connections; safe to call twice
+	caller caller
+	after  int64       // the last event id the client has
+	life   *socketLife // releases what the socket holds, once, however it closes
 }
 
 // lastEventID reads auth.lastEventId (or ?lastEventId=): the last event id
