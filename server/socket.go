@@ -10,10 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	eiotypes "github.com/zishang520/engine.io/v2/types"
-	sioadapter "github.com/zishang520/socket.io-go-redis/adapter"
-	siotypes "github.com/zishang520/socket.io-go-redis/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"parley/auth"
@@ -21,8 +18,9 @@ import (
 )
 
 // realtime is the Socket.IO transport: it authenticates handshakes with the
-// same authenticator as REST, puts each socket in its user's room, and turns
-// successful writes into events for both parties' rooms on every node.
+// same authenticator as REST and subscribes each socket to its user's
+// events in the hub, which delivers them on every node (each node
+// subscribes to the Redis channels of its own users).
 type realtime struct {
 	io     *socket.Server
 	log    *slog.Logger
@@ -43,14 +41,10 @@ type realtime struct {
 // realtimeOptions configure the Socket.IO server.
 type realtimeOptions struct {
 	corsOrigins []string
-	// rdb, when set, fans events out to every node through Redis sharded
-	// pub/sub; nil keeps the in-memory adapter (one node).
-	rdb           redis.UniversalClient
-	channelPrefix string
-	onEmit        func(event string) // called once per event emitted to a socket; nil = no-op
-	typing        typist
-	presence      presenceTracker
-	conns         *connCounter // per-user connections of this node, shared with SSE; nil = no cap
+	onEmit      func(event string) // called once per event emitted to a socket; nil = no-op
+	typing      typist
+	presence    presenceTracker
+	conns       *connCounter // per-user connections of this node, shared with SSE; nil = no cap
 	// maxPending and authTimeout bound sessions that have not authenticated;
 	// 0 = no cap, no timeout.
 	maxPending  int
@@ -80,14 +74,8 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	// No engine.io CORS: its answer to a disallowed origin is
 	// "Access-Control-Allow-Origin: false"; the cors middleware answers
 	// /socket.io/ like every route, and checkOrigin guards websockets.
-	if o.rdb != nil {
-		ao := sioadapter.DefaultShardedRedisAdapterOptions()
-		ao.SetChannelPrefix(o.channelPrefix)
-		opts.SetAdapter(&sioadapter.ShardedRedisAdapterBuilder{
-			Redis: siotypes.NewRedisClient(context.Background(), o.rdb),
-			Opts:  ao,
-		})
-	}
+	// No Redis adapter: nothing is sent through rooms (the hub delivers to
+	// each socket), so the in-memory adapter's per-socket room is all there is.
 	if o.conns == nil {
 		o.conns = newConnCounter(math.MaxInt)
 	}
@@ -114,11 +102,6 @@ func (rt *realtime) handler() http.Handler {
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }
-
-// userRoom is the one room a user's sockets join.
-func userRoom(d chat.Domain, u chat.UserID) socket.Room {
-	return socket.Room(string(d) + ":user:" + string(u))
-}
 
 // handshakeToken finds the token with the same rule as REST: auth.token
 // (socket.io-client v4), ?token= and the X-Auth-Token / Authorization
@@ -196,9 +179,6 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	life.onClose(release)
 	life.onClose(deviceOnline(rt.log, rt.presence, cl))
 	s.SetData(socketState{caller: cl, after: after, life: life})
-	// Join before the CONNECT ack goes out, so an event emitted the moment
-	// the client sees "connect" already reaches it.
-	s.Join(userRoom(cl.Domain, cl.User))
 	// Client events are handled from before the CONNECT ack too: a client
 	// may emit the moment it sees "connect", before onConnect has run.
 	_ = s.On(chat.EventTyping, rt.onTyping(cl))
@@ -260,8 +240,9 @@ func lastEventID(h *socket.Handshake) int64 {
 	return parseEventID(v)
 }
 
-// toJSONMap turns a JSON-tagged value into plain maps: the Redis adapter
-// ships payloads between nodes as msgpack, which knows nothing of json tags.
+// toJSONMap turns a JSON-tagged value into plain maps, so a payload reads
+// the same whichever encoder the Socket.IO parser uses (msgpack knows
+// nothing of json tags).
 func toJSONMap(v any) map[string]any {
 	b, err := json.Marshal(v)
 	if err != nil {
