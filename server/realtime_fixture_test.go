@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -31,7 +32,8 @@ type rtFixture struct {
 	secret []byte
 }
 
-func newRTFixture(t *testing.T, o realtimeOptions) *rtFixture {
+// wrap, if given, wraps the Socket.IO handler (outermost).
+func newRTFixture(t *testing.T, o realtimeOptions, wrap ...func(http.Handler) http.Handler) *rtFixture {
 	t.Helper()
 	secret := []byte("lifecycle-secret-0123456789abcdef")
 	v, err := auth.NewVerifier(auth.Config{Algorithms: []string{"HS256"}, Secret: secret, Leeway: time.Minute})
@@ -47,7 +49,11 @@ func newRTFixture(t *testing.T, o realtimeOptions) *rtFixture {
 		o.presence = noPresence{}
 	}
 	rt := newRealtime(lg, authenticator{verifier: v, defaultDomain: "life"}, renderer{numericIDs: true}, h, o)
-	srv := httptest.NewServer(rt.handler())
+	hd := rt.handler()
+	for _, w := range wrap {
+		hd = w(hd)
+	}
+	srv := httptest.NewServer(hd)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()

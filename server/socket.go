@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	eiotypes "github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"parley/auth"
@@ -36,6 +35,8 @@ type realtime struct {
 	conns   *connCounter
 	pending pendingSessions
 	origins []string // PARLEY_CORS_ORIGINS, for the websocket Origin check
+	// workarounds are the engine.io workarounds in force (all, outside tests).
+	workarounds engineWorkarounds
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -49,31 +50,19 @@ type realtimeOptions struct {
 	// 0 = no cap, no timeout.
 	maxPending  int
 	authTimeout time.Duration
+	workarounds engineWorkarounds // tests only: the zero value keeps every workaround
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
 	opts := socket.DefaultServerOptions()
-	// pingTimeout is longer than pingInterval on purpose. engine.io v2.5.0
-	// sends a ping and only then arms the pong timer: a pong handled in
-	// between (a client that answers at once while the pinging goroutine
-	// is descheduled, as on a busy machine) cancels the old timer, and the
-	// new one, which nothing cancels, closed the socket with "ping timeout"
-	// 20 s later (bench/load P2 under load: close 1006, and the lost
-	// deliveries of those sockets). A timeout longer than the interval lets
-	// the next ping cancel such a timer first; a dead peer is still noticed
-	// within 55 s.
-	opts.SetPingInterval(25 * time.Second)
-	opts.SetPingTimeout(30 * time.Second)
+	// Workarounds for engine.io v2.5.0 bugs: a ping timeout above the
+	// interval and a per-message-deflate setting (workarounds.go).
+	applyEngineWorkarounds(opts, o.workarounds)
 	opts.SetMaxHttpBufferSize(socketMaxPayload) // enforced by limitSocketPayloads
-	// engine.io v2.5.0 writes a broadcast's pre-encoded websocket frame and
-	// then returns, dropping every other packet flushed in the same batch:
-	// a socket receiving events faster than one write loses some (measured
-	// by bench/load P2). With per-message deflate configured it takes the
-	// per-packet path instead; the threshold keeps frames uncompressed.
-	opts.SetPerMessageDeflate(&eiotypes.PerMessageDeflate{Threshold: math.MaxInt})
 	// No engine.io CORS: its answer to a disallowed origin is
 	// "Access-Control-Allow-Origin: false"; the cors middleware answers
 	// /socket.io/ like every route, and checkOrigin guards websockets.
+	//
 	// No Redis adapter: nothing is sent through rooms (the hub delivers to
 	// each socket), so the in-memory adapter's per-socket room is all there is.
 	if o.conns == nil {
@@ -83,7 +72,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 		o.maxPending = math.MaxInt
 	}
 	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
-		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins,
+		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins, workarounds: o.workarounds,
 		pending: pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout}}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
@@ -98,7 +87,7 @@ func (rt *realtime) handler() http.Handler {
 	h := rt.io.ServeHandler(nil)
 	_ = rt.io.Engine().On("connection", openGate)
 	_ = rt.io.Engine().On("connection", rt.pending.onSession)
-	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(gateWebsockets(h))))
+	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(rt.workarounds.gate(h))))
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }
