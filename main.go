@@ -109,8 +109,10 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	// net/http cancels the request. Websockets are unaffected (the upgrade
 	// clears the deadlines). No WriteTimeout: it would cut long-polls and
 	// event streams; handlers bound their own work (Redis 1 s, user API).
+	conns := newConnTracker()
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		ReadTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ConnState: conns.track}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -118,14 +120,14 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	start := time.Now()
+	shutdown(log, hs, conns, srv, cfg.ShutdownTimeout)
+	// The metrics listener serves until the node is down, then gets what
+	// is left of the grace period.
+	mctx, cancel := context.WithTimeout(context.Background(), max(cfg.ShutdownTimeout-time.Since(start), time.Second))
 	defer cancel()
-	srv.Close()
-	stopMetrics(sctx)
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
+	stopMetrics(mctx)
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 

@@ -12,9 +12,29 @@
 -- apply), '' for a moderator's delete  ARGV[11] writes per second (0: no limit)  ARGV[12] burst
 -- Returns 1 deleted, 0 no such message, -1 it changed since it was read,
 -- or a refusal of guard.lua (a block either way, A's budget spent).
+-- A moderator's delete neither reads nor spends the guard's keys.
+if ARGV[10] == '1' then
+  check_keys('zset hash zset zset counter stream counter stream zset hash counter set set hash')
+else
+  check_keys('zset hash zset zset counter stream counter stream zset hash counter - - -')
+end
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if not cur then return 0 end
 if cur ~= ARGV[2] then return -1 end
+-- The conversation's latest message once this one is gone, and its time,
+-- read before the first write (the guard's spend): a message whose JSON
+-- cannot be read fails the delete before it changes anything.
+local newest = redis.call('ZRANGE', KEYS[1], -2, -1)
+local latest = newest[#newest]
+if latest == ARGV[1] then latest = newest[#newest - 1] end
+local epoch
+if latest then
+  local ok, m = pcall(cjson.decode, redis.call('HGET', KEYS[2], latest) or '')
+  epoch = ok and type(m) == 'table' and tonumber(m['epoch'])
+  if not epoch then
+    return redis.error_reply('ERR message ' .. latest .. ' in ' .. KEYS[2] .. ' has no readable epoch')
+  end
+end
 if ARGV[10] == '1' then
   local refused = contact_refusal(KEYS[12], KEYS[13], ARGV[6], ARGV[5]) or spend(KEYS[14], ARGV[11], ARGV[12])
   if refused then return refused end
@@ -26,14 +46,12 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[9], ARGV[1])
 append_event(KEYS[5], KEYS[6], 'message:delete', ARGV[5], ARGV[7], msg_fields(ARGV[2]), ARGV[8], ARGV[9])
 append_event(KEYS[7], KEYS[8], 'message:delete', ARGV[6], ARGV[7], msg_fields(ARGV[2]), ARGV[8], ARGV[9])
-local last = redis.call('ZRANGE', KEYS[1], -1, -1)
-if #last == 0 then
+if not latest then
   redis.call('ZREM', KEYS[3], ARGV[3])
   redis.call('ZREM', KEYS[4], ARGV[4])
   return 1
 end
-local body = redis.call('HGET', KEYS[2], last[1])
-local epoch = string.format('%d', cjson.decode(body)['epoch'])
+epoch = string.format('%d', epoch)
 redis.call('ZADD', KEYS[3], epoch, ARGV[3])
 redis.call('ZADD', KEYS[4], epoch, ARGV[4])
 return 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -56,16 +57,16 @@ func DecodeEvent(raw string) (Event, error) {
 func (s *Store) EventsAfter(ctx context.Context, d Domain, u UserID, after, limit int64) (evs []Event, last int64, gone bool, err error) {
 	const op = "chat.EventsAfter"
 	var seq *redis.StringCmd
-	var rng *redis.XMessageSliceCmd
+	var top, rng *redis.XMessageSliceCmd
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		seq = p.Get(ctx, s.keys.EventSeq(d, u))
+		seq, top = s.lastEventCmds(ctx, p, d, u)
 		rng = p.XRangeN(ctx, s.keys.EventLog(d, u), strconv.FormatInt(after+1, 10)+"-0", "+", limit)
 		return nil
 	})
 	if err != nil && err != redis.Nil {
 		return nil, 0, false, StoreError(op, err)
 	}
-	last, _ = strconv.ParseInt(seq.Val(), 10, 64)
+	last = lastEventID(seq, top)
 	for _, x := range rng.Val() {
 		raw, _ := x.Values["e"].(string)
 		e, err := DecodeEvent(raw)
@@ -97,12 +98,35 @@ func (s *Store) Signal(ctx context.Context, d Domain, u UserID, ev Event) error 
 
 // LastEventID is u's latest event id (0 before the first).
 func (s *Store) LastEventID(ctx context.Context, d Domain, u UserID) (int64, error) {
-	n, err := s.rdb.Get(ctx, s.keys.EventSeq(d, u)).Int64()
-	if err == redis.Nil {
-		return 0, nil
-	}
-	if err != nil {
+	var seq *redis.StringCmd
+	var top *redis.XMessageSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		seq, top = s.lastEventCmds(ctx, p, d, u)
+		return nil
+	})
+	if err != nil && err != redis.Nil {
 		return 0, StoreError("chat.LastEventID", err)
 	}
-	return n, nil
+	return lastEventID(seq, top), nil
+}
+
+// lastEventCmds queue the reads of u's latest event id: the counter and the
+// log's newest entry.
+func (s *Store) lastEventCmds(ctx context.Context, p redis.Pipeliner, d Domain, u UserID) (*redis.StringCmd, *redis.XMessageSliceCmd) {
+	return p.Get(ctx, s.keys.EventSeq(d, u)), p.XRevRangeN(ctx, s.keys.EventLog(d, u), "+", "-", 1)
+}
+
+// lastEventID is the larger of the counter and the log's newest id: they
+// agree unless the counter was lost or set back (evicted, a stray DEL),
+// which the next write repairs (events.lua next_event_id); until then the
+// log still knows the latest id, so no client is sent to resync for it.
+func lastEventID(seq *redis.StringCmd, top *redis.XMessageSliceCmd) int64 {
+	last, _ := strconv.ParseInt(seq.Val(), 10, 64)
+	if xs := top.Val(); len(xs) > 0 {
+		ms, _, _ := strings.Cut(xs[0].ID, "-")
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > last {
+			last = n
+		}
+	}
+	return last
 }

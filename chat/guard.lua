@@ -1,5 +1,5 @@
 -- Prelude shared by every script that writes from one user toward another
--- (prepended in Go): send, edit, seen, read, typing, delete. Both guards run
+-- (prepended in Go): send, edit, seen, read, typing, delete. The guards run
 -- inside the writing script, before its first write, so a refused write
 -- changes nothing and no write slips between the check and the change.
 -- A refusal is returned to Go as is (chat/guard.go reads it):
@@ -39,4 +39,36 @@ local function spend(bucket, rate, burst)
   -- Expires once full again: a missing bucket is a full one.
   redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
   return nil
+end
+
+-- check_keys refuses a call whose keys hold the wrong kind of value, before
+-- the script's first write. Redis does not roll a script back: a command
+-- that fails halfway (WRONGTYPE, or INCR of a string that is not a number)
+-- would leave every write before it in place. So a script first checks all
+-- its keys, and after that none of its writes can fail: a write is all or
+-- nothing, and a corrupted key is a clear error that changed nothing.
+--   kinds  one word per KEYS entry, in order: a Redis type ('string',
+--          'hash', 'set', 'zset', 'stream'), 'counter' (a string holding an
+--          integer that INCR can take), or '-' (not checked: the script
+--          does not read or write it as a value). A missing key passes.
+-- Raises "WRONGTYPE <key> holds a <type>, want a <kind>"; Go maps any such
+-- reply to Internal (500), since it means the store was corrupted.
+local function check_keys(kinds)
+  local i = 0
+  for want in string.gmatch(kinds, '%S+') do
+    i = i + 1
+    local key = KEYS[i]
+    if want ~= '-' then
+      local got = redis.call('TYPE', key)['ok']
+      local ok = got == 'none' or got == want
+      if want == 'counter' and got == 'string' then
+        -- At most 18 digits: INCR cannot overflow it.
+        ok = string.match(redis.call('GET', key), '^%-?%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') ~= nil
+        if not ok then got = 'string that is not a number' end
+      end
+      if not ok then
+        error(redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. got .. ', want a ' .. want))
+      end
+    end
+  end
 end

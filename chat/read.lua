@@ -31,6 +31,7 @@ local function move_read(dm_key, r, reader, peer, id, seq, ts, max_len, max_age)
   return passed
 end
 
+check_keys('zset hash hash counter counter stream counter stream set set hash')
 local seq = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not seq then return {0, '', 0} end
 if ARGV[7] ~= '' then

@@ -9,6 +9,7 @@
 -- ARGV[9] writes per second (0: no limit)  ARGV[10] burst
 -- Returns 1 replaced, 0 no such message, -1 it changed since it was read,
 -- or a refusal of guard.lua (a block either way, A's budget spent).
+check_keys('hash counter stream counter stream set set hash')
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return 0 end
 if cur ~= ARGV[2] then return -1 end

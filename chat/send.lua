@@ -16,13 +16,17 @@
 -- ARGV[12] request fingerprint, "" without a client id  ARGV[13] client id window ms
 -- Returns {'ok', seq} | {'dup', record} | {'blocked_by'} | {'blocking'} | {'rate', retry ms}
 -- where record is "<fingerprint>\n<seq>\n<message JSON>" of the first send.
+check_keys('zset hash counter zset zset counter stream counter stream zset set set hash counter counter hash string')
 if ARGV[12] ~= '' then
   local rec = redis.call('GET', KEYS[17])
   if rec then return {'dup', rec} end
 end
 local refused = contact_refusal(KEYS[11], KEYS[12], ARGV[7], ARGV[6]) or spend(KEYS[16], ARGV[10], ARGV[11])
 if refused then return refused end
-local seq = redis.call('INCR', KEYS[3])
+-- The sequence goes on above the conversation's last message even if its
+-- counter was lost, so two messages never share a place.
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local seq = next_counter(KEYS[3], tonumber(top[2]) or 0)
 -- A's horizon moves to the new message: B's messages A had not read leave
 -- A's unread total. No message:read event: the message:new itself tells
 -- B that A has read everything before it, and keeps a reply to two events.

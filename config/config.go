@@ -53,6 +53,7 @@ type Config struct {
 
 	EventLogMax       int           `env:"EVENT_LOG_MAX" envDefault:"1000" desc:"events kept per user for reconnect replay (10-100000); older ones need a REST resync"`
 	EventLogAge       time.Duration `env:"EVENT_LOG_AGE" envDefault:"24h" desc:"how long an event is kept for reconnect replay"`
+	PollingMaxPackets int           `env:"POLLING_MAX_PACKETS" envDefault:"16" desc:"most packets in one Socket.IO long-polling response (1-1000); a longer replay or burst goes out over the next polls, for clients that refuse bigger payloads (python-engineio decodes at most 16)"`
 	SSEHeartbeat      time.Duration `env:"SSE_HEARTBEAT" envDefault:"25s" desc:"interval of the comment line that keeps idle SSE streams open through proxies"`
 	TypingTTL         time.Duration `env:"TYPING_TTL" envDefault:"5s" desc:"how long a typing indicator lasts after the last announcement"`
 	TypingInterval    time.Duration `env:"TYPING_INTERVAL" envDefault:"1s" desc:"minimum gap between two typing events from one sender to one peer; announcements in between succeed silently"`

@@ -165,6 +165,10 @@ func (c Config) validate() error {
 		bad("EVENT_LOG_MAX", "must be between 10 and 100000, got %d", c.EventLogMax)
 	}
 
+	if c.PollingMaxPackets < 1 || c.PollingMaxPackets > 1000 {
+		bad("POLLING_MAX_PACKETS", "must be between 1 and 1000, got %d", c.PollingMaxPackets)
+	}
+
 	if c.SendRate < 0 || c.SendRate > 10000 || c.SendRate != c.SendRate {
 		bad("SEND_RATE", "must be between 0 and 10000, got %v", c.SendRate)
 	}

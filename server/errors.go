@@ -126,7 +126,8 @@ func retryAfter(err error) int64 {
 }
 
 // ackError is the Socket.IO ack of a failed client event: the REST
-// envelope, plus retryAfter (seconds, as the Retry-After header) on 429.
+// envelope, plus retryAfter (seconds, as the Retry-After header) on 429
+// and 503.
 func ackError(err error) map[string]any {
 	m := toJSONMap(classify(err))
 	if wait := retryAfter(err); wait > 0 && m != nil {

@@ -16,6 +16,7 @@ type routeDeps struct {
 	users   userDirectory
 	ready   pinger
 	sio     http.Handler
+	drain   *drain // refuses new realtime connections during shutdown
 	blocks  blockStore
 	hub     *hub
 	sse     sseOptions
@@ -38,7 +39,7 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	r.Any("/socket.io/*any", gin.WrapH(d.sio))
 	r.GET("/openapi.json", handleOpenAPI(d.openapi))
 
-	r.GET("/api/events", requireCaller(d.log, d.auth, true), handleEvents(d.log, d.hub, d.render, d.sse))
+	r.GET("/api/events", d.drain.streams, requireCaller(d.log, d.auth, true), handleEvents(d.log, d.hub, d.render, d.sse))
 	r.GET("/demo", handleDemo(d.devTokens))
 	r.GET("/demo/dev.json", handleDevTokens(d.devTokens))
 

@@ -33,11 +33,14 @@ var ginRelease sync.Once
 
 // Server is a wired Parley node: REST API and realtime on one handler.
 type Server struct {
-	handler   http.Handler
-	closers   []func()
-	closeOnce sync.Once
-	metrics   *metrics
-	pprof     bool // serve net/http/pprof with the metrics
+	handler        http.Handler
+	drain          *drain
+	disconnect     []func() // tell connected clients to go (Disconnect)
+	disconnectOnce sync.Once
+	closers        []func() // after the connections: presence, hub (Close)
+	closeOnce      sync.Once
+	metrics        *metrics
+	pprof          bool // serve net/http/pprof with the metrics
 }
 
 // DevUser is a dev-mode user whose ready token the demo page may offer.
@@ -75,7 +78,8 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	// One count of each user's sockets and SSE streams on this node.
 	conns := newConnCounter(cfg.MaxConnectionsPerUser)
 	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, onEmit: m.eventEmitted,
-		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout}
+		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout,
+		pollingMaxPackets: cfg.PollingMaxPackets}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
@@ -97,6 +101,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	rt = newRealtime(log, authn, render, events, rtOpts)
 
 	closing := make(chan struct{})
+	dr := newDrain()
 	ginRelease.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -109,7 +114,8 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		users:       users,
 		ready:       redisPinger{rdb, keys.ReadyProbe()},
 		render:      render,
-		sio:         rt.handler(),
+		sio:         dr.socketIO(rt.handler()),
+		drain:       dr,
 		openapi:     spec,
 		limits:      limits{maxBody: cfg.MaxBody, perPage: min(10, cfg.MaxPerPage), maxPerPage: cfg.MaxPerPage},
 		blocks:      chats,
@@ -135,15 +141,38 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 			log.Warn("presence: leaving failed; the other nodes sweep this one after the expiry", "err", err)
 		}
 	}
-	return &Server{handler: r, closers: []func(){func() { close(closing) }, rt.close, leave, events.Close}, metrics: m, pprof: cfg.PProf}, nil
+	return &Server{handler: r, drain: dr, disconnect: []func(){func() { close(closing) }, rt.close},
+		closers: []func(){leave, events.Close}, metrics: m, pprof: cfg.PProf}, nil
 }
 
 // Handler is the HTTP handler serving every route.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close releases what the server holds (realtime connections); the caller
-// closes the Redis client.
+// Drain is the first step of a shutdown: from now on new Socket.IO
+// handshakes and upgrades and new event streams are refused with a 503
+// (SERVICE_UNAVAILABLE), so no client lands on a node about to close. REST
+// requests are still served. Safe to call twice.
+func (s *Server) Drain() { s.drain.start() }
+
+// Disconnect drains the server and tells every connected realtime client to
+// reconnect elsewhere: Socket.IO connections are closed (the client sees
+// "transport close" and reconnects), event streams end after a retry: line
+// (EventSource reconnects). Their presence and hub subscriptions end with
+// them. Safe to call twice.
+func (s *Server) Disconnect() {
+	s.Drain()
+	s.disconnectOnce.Do(func() {
+		for _, c := range s.disconnect {
+			c()
+		}
+	})
+}
+
+// Close disconnects the clients (Disconnect), then leaves presence and
+// closes the hub; the caller closes the Redis client. Call it after the
+// HTTP server stopped (http.Server.Shutdown), so no request is in flight.
 func (s *Server) Close() {
+	s.Disconnect()
 	s.closeOnce.Do(func() {
 		for _, c := range s.closers {
 			c()

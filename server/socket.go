@@ -37,6 +37,8 @@ type realtime struct {
 	origins []string // PARLEY_CORS_ORIGINS, for the websocket Origin check
 	// workarounds are the engine.io workarounds in force (all, outside tests).
 	workarounds engineWorkarounds
+
+	pollingMax int // packets per long-polling response (polling.go)
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -50,7 +52,10 @@ type realtimeOptions struct {
 	// 0 = no cap, no timeout.
 	maxPending  int
 	authTimeout time.Duration
-	workarounds engineWorkarounds // tests only: the zero value keeps every workaround
+	// pollingMaxPackets bounds the packets of one long-polling response
+	// (polling.go); 0 = unbounded.
+	pollingMaxPackets int
+	workarounds       engineWorkarounds // tests only: the zero value keeps every workaround
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -73,7 +78,8 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	}
 	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
 		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins, workarounds: o.workarounds,
-		pending: pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout}}
+		pending:    pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout},
+		pollingMax: o.pollingMaxPackets}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
 	}
@@ -87,7 +93,7 @@ func (rt *realtime) handler() http.Handler {
 	h := rt.io.ServeHandler(nil)
 	_ = rt.io.Engine().On("connection", openGate)
 	_ = rt.io.Engine().On("connection", rt.pending.onSession)
-	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(rt.workarounds.gate(h))))
+	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(rt.workarounds.gate(limitPolling(rt.io.Engine(), h, rt.pollingMax)))))
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }

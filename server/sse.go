@@ -134,6 +134,10 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			case <-c.Request.Context().Done():
 				return
 			case <-o.closing:
+				// Shutdown: end the stream with reconnect advice, so
+				// EventSource reconnects (elsewhere) with its Last-Event-ID.
+				_, _ = fmt.Fprintf(c.Writer, "retry: %d\n: server shutting down, reconnect\n\n", o.retry.Milliseconds())
+				flusher.Flush()
 				return
 			case f := <-frames:
 				if _, err := c.Writer.WriteString(f); err != nil {
