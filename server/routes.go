@@ -40,6 +40,7 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	r.GET("/openapi.json", handleOpenAPI(d.openapi))
 
 	r.GET("/api/events", d.drain.streams, requireCaller(d.log, d.auth, true), handleEvents(d.log, d.hub, d.render, d.sse))
+	r.GET("/", handleHome(d.devTokens)) // dev mode: links to /demo; else 404
 	r.GET("/demo", handleDemo(d.devTokens))
 	r.GET("/demo/dev.json", handleDevTokens(d.devTokens))
 

@@ -77,15 +77,9 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	rdb.AddHook(m.redisHook())
 	// One count of each user's sockets and SSE streams on this node.
 	conns := newConnCounter(cfg.MaxConnectionsPerUser)
-	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, channelPrefix: cfg.KeyPrefix + "sio", onEmit: m.eventEmitted,
+	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, onEmit: m.eventEmitted,
 		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout,
 		pollingMaxPackets: cfg.PollingMaxPackets}
-	if !cfg.Embedded() {
-		rtOpts.rdb = rdb // several nodes share one Redis; the embedded store is one node
-		if rtOpts.classicPubSub = !hasShardedPubSub(rdb); rtOpts.classicPubSub {
-			log.Info("this Redis has no sharded pub/sub (SSUBSCRIBE, Redis 7): Socket.IO fans out over classic pub/sub")
-		}
-	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	eiotypes "github.com/zishang520/engine.io/v2/types"
 	"github.com/zishang520/socket.io/v2/socket"
 
 	"parley/auth"
@@ -19,8 +17,9 @@ import (
 )
 
 // realtime is the Socket.IO transport: it authenticates handshakes with the
-// same authenticator as REST, puts each socket in its user's room, and turns
-// successful writes into events for both parties' rooms on every node.
+// same authenticator as REST and subscribes each socket to its user's
+// events in the hub, which delivers them on every node (each node
+// subscribes to the Redis channels of its own users).
 type realtime struct {
 	io     *socket.Server
 	log    *slog.Logger
@@ -36,6 +35,8 @@ type realtime struct {
 	conns   *connCounter
 	pending pendingSessions
 	origins []string // PARLEY_CORS_ORIGINS, for the websocket Origin check
+	// workarounds are the engine.io workarounds in force (all, outside tests).
+	workarounds engineWorkarounds
 
 	pollingMax int // packets per long-polling response (polling.go)
 }
@@ -43,16 +44,10 @@ type realtime struct {
 // realtimeOptions configure the Socket.IO server.
 type realtimeOptions struct {
 	corsOrigins []string
-	// rdb, when set, fans events out to every node through Redis sharded
-	// pub/sub (classic pub/sub when classicPubSub: the store has no
-	// SSUBSCRIBE); nil keeps the in-memory adapter (one node).
-	rdb           redis.UniversalClient
-	classicPubSub bool
-	channelPrefix string
-	onEmit        func(event string) // called once per event emitted to a socket; nil = no-op
-	typing        typist
-	presence      presenceTracker
-	conns         *connCounter // per-user connections of this node, shared with SSE; nil = no cap
+	onEmit      func(event string) // called once per event emitted to a socket; nil = no-op
+	typing      typist
+	presence    presenceTracker
+	conns       *connCounter // per-user connections of this node, shared with SSE; nil = no cap
 	// maxPending and authTimeout bound sessions that have not authenticated;
 	// 0 = no cap, no timeout.
 	maxPending  int
@@ -60,34 +55,21 @@ type realtimeOptions struct {
 	// pollingMaxPackets bounds the packets of one long-polling response
 	// (polling.go); 0 = unbounded.
 	pollingMaxPackets int
+	workarounds       engineWorkarounds // tests only: the zero value keeps every workaround
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
 	opts := socket.DefaultServerOptions()
-	// pingTimeout is longer than pingInterval on purpose. engine.io v2.5.0
-	// sends a ping and only then arms the pong timer: a pong handled in
-	// between (a client that answers at once while the pinging goroutine
-	// is descheduled, as on a busy machine) cancels the old timer, and the
-	// new one, which nothing cancels, closed the socket with "ping timeout"
-	// 20 s later (bench/load P2 under load: close 1006, and the lost
-	// deliveries of those sockets). A timeout longer than the interval lets
-	// the next ping cancel such a timer first; a dead peer is still noticed
-	// within 55 s.
-	opts.SetPingInterval(25 * time.Second)
-	opts.SetPingTimeout(30 * time.Second)
+	// Workarounds for engine.io v2.5.0 bugs: a ping timeout above the
+	// interval and a per-message-deflate setting (workarounds.go).
+	applyEngineWorkarounds(opts, o.workarounds)
 	opts.SetMaxHttpBufferSize(socketMaxPayload) // enforced by limitSocketPayloads
-	// engine.io v2.5.0 writes a broadcast's pre-encoded websocket frame and
-	// then returns, dropping every other packet flushed in the same batch:
-	// a socket receiving events faster than one write loses some (measured
-	// by bench/load P2). With per-message deflate configured it takes the
-	// per-packet path instead; the threshold keeps frames uncompressed.
-	opts.SetPerMessageDeflate(&eiotypes.PerMessageDeflate{Threshold: math.MaxInt})
 	// No engine.io CORS: its answer to a disallowed origin is
 	// "Access-Control-Allow-Origin: false"; the cors middleware answers
 	// /socket.io/ like every route, and checkOrigin guards websockets.
-	if o.rdb != nil {
-		opts.SetAdapter(o.adapterBuilder())
-	}
+	//
+	// No Redis adapter: nothing is sent through rooms (the hub delivers to
+	// each socket), so the in-memory adapter's per-socket room is all there is.
 	if o.conns == nil {
 		o.conns = newConnCounter(math.MaxInt)
 	}
@@ -95,7 +77,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 		o.maxPending = math.MaxInt
 	}
 	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
-		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins,
+		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins, workarounds: o.workarounds,
 		pending:    pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout},
 		pollingMax: o.pollingMaxPackets}
 	if rt.onEmit == nil {
@@ -111,15 +93,10 @@ func (rt *realtime) handler() http.Handler {
 	h := rt.io.ServeHandler(nil)
 	_ = rt.io.Engine().On("connection", openGate)
 	_ = rt.io.Engine().On("connection", rt.pending.onSession)
-	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(gateWebsockets(limitPolling(rt.io.Engine(), h, rt.pollingMax)))))
+	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(rt.workarounds.gate(limitPolling(rt.io.Engine(), h, rt.pollingMax)))))
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }
-
-// userRoom is the one room a user's sockets join.
-func userRoom(d chat.Domain, u chat.UserID) socket.Room {
-	return socket.Room(string(d) + ":user:" + string(u))
-}
 
 // handshakeToken finds the token with the same rule as REST: auth.token
 // (socket.io-client v4), ?token= and the X-Auth-Token / Authorization
@@ -184,27 +161,19 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 	}
 	// The socket is a device for presence from before the CONNECT ack, so
 	// a client that sees "connect" is online for everyone (and its peers'
-	// presence events never race its first requests). It is counted out
-	// when it leaves the namespace (onConnect) or its connection closes,
-	// whichever comes first, also when that happens before the connect
-	// completes; offline runs once.
-	// The socket counts toward the user's connections on this node from
-	// here, and is counted out on the same paths as presence.
+	// presence events never race its first requests). It counts toward the
+	// user's connections on this node from here too. Both are released by
+	// the socket's one cleanup path (socketLife), whichever way it closes,
+	// also before the connect completes.
 	release, ok := rt.conns.acquire(userConnKey(cl))
 	if !ok {
 		next(socket.NewExtendedError("too many connections", toJSONMap(classify(errTooManyConnections))))
 		return
 	}
-	leavePresence := deviceOnline(rt.log, rt.presence, cl)
-	offline := func() { leavePresence(); release() }
-	_ = s.Conn().Once("close", func(...any) { offline() })
-	if s.Conn().ReadyState() == "closed" {
-		offline()
-	}
-	s.SetData(socketState{caller: cl, after: after, offline: offline})
-	// Join before the CONNECT ack goes out, so an event emitted the moment
-	// the client sees "connect" already reaches it.
-	s.Join(userRoom(cl.Domain, cl.User))
+	life := watchSocket(s)
+	life.onClose(release)
+	life.onClose(deviceOnline(rt.log, rt.presence, cl))
+	s.SetData(socketState{caller: cl, after: after, life: life})
 	// Client events are handled from before the CONNECT ack too: a client
 	// may emit the moment it sees "connect", before onConnect has run.
 	_ = s.On(chat.EventTyping, rt.onTyping(cl))
@@ -227,12 +196,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 			rt.onEmit(ev.Type)
 		},
 		func(reason string) { _ = s.Emit("resync", map[string]any{"reason": reason}) })
-	_ = s.On("disconnect", func(...any) { stop() })
-	// Presence counted the socket in at the handshake; it leaves with it.
-	_ = s.On("disconnect", func(...any) { st.offline() })
-	if !s.Connected() { // it left before the handler above existed
-		st.offline()
-	}
+	st.life.onClose(stop)
 	if !cl.Expires.IsZero() {
 		// A socket lives no longer than its token: tell the client why, then
 		// close; it reconnects with a fresh token.
@@ -243,15 +207,16 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 			// sees ("io server disconnect") instead of cutting the transport.
 			s.Disconnect(false)
 		})
-		_ = s.On("disconnect", func(...any) { timer.Stop() })
+		st.life.onClose(func() { timer.Stop() })
 	}
+	st.life.settle(s)
 }
 
 // socketState is what the handshake settles for a socket.
 type socketState struct {
-	caller  caller
-	after   int64  // the last event id the client has
-	offline func() // counts the socket out of presence and the user's connections; safe to call twice
+	caller caller
+	after  int64       // the last event id the client has
+	life   *socketLife // releases what the socket holds, once, however it closes
 }
 
 // lastEventID reads auth.lastEventId (or ?lastEventId=): the last event id
@@ -270,8 +235,9 @@ func lastEventID(h *socket.Handshake) int64 {
 	return parseEventID(v)
 }
 
-// toJSONMap turns a JSON-tagged value into plain maps: the Redis adapter
-// ships payloads between nodes as msgpack, which knows nothing of json tags.
+// toJSONMap turns a JSON-tagged value into plain maps, so a payload reads
+// the same whichever encoder the Socket.IO parser uses (msgpack knows
+// nothing of json tags).
 func toJSONMap(v any) map[string]any {
 	b, err := json.Marshal(v)
 	if err != nil {

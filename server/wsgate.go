@@ -15,13 +15,18 @@ import (
 	"github.com/zishang520/engine.io/v2/engine"
 )
 
-// zishang520/engine.io v2.5.0 sends the Engine.IO open packet and starts
-// reading a new websocket before socket.io has attached its packet
-// listener, so a client that answers the open packet at once (any
-// websocket-only client) sometimes has its CONNECT dropped and waits
-// forever. The gate holds back reads from a new websocket until the engine
-// has announced the connection (by then socket.io is listening), or
-// gateLimit at most.
+// A workaround for zishang520/engine.io v2.5.0 (see also workarounds.go).
+//
+// Upstream behaviour: the engine's handshake (baseServer.Handshake) creates
+// the websocket transport, which reads from the connection at once, and the
+// engine socket (NewSocket -> socket.onOpen sends the Engine.IO open
+// packet) before it emits "connection", in whose handler socket.io's
+// Client.setup starts listening for "data". A client that answers the open
+// packet at once (any websocket-only client) sometimes has its CONNECT read
+// and emitted with no listener, i.e. dropped, and waits forever. The gate
+// holds back reads from a new websocket until the engine has announced the
+// connection (by then socket.io is listening), or gateLimit at most.
+// TestWorkaroundWebsocketGate constructs the race.
 
 const gateLimit = 250 * time.Millisecond
 

@@ -159,9 +159,11 @@ func sentinel(t *testing.T, n *node, c *sioclient.Client, from, peer, text strin
 // nothing; the Socket.IO typing ack carries retryAfter.
 func TestWriteBudgetREST(t *testing.T) {
 	t.Parallel()
-	// One token per 100 s: none comes back while the test runs.
+	// One token per 100 s: none comes back while the test runs. The typing
+	// interval outlasts the test, so no typing key of an earlier subtest
+	// expires between two snapshots of a later one.
 	n := startServer(t, map[string]string{"PARLEY_WRITE_RATE": "0.01", "PARLEY_WRITE_BURST": "2",
-		"PARLEY_SEND_RATE": "0.01", "PARLEY_SEND_BURST": "5"})
+		"PARLEY_SEND_RATE": "0.01", "PARLEY_SEND_BURST": "5", "PARLEY_TYPING_INTERVAL": "5m"})
 	for i, w := range restWrites {
 		// In turn: each subtest compares snapshots of the whole keyspace.
 		t.Run(w.name, func(t *testing.T) {

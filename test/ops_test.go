@@ -247,7 +247,7 @@ func TestOpenAPIServed(t *testing.T) {
 		}
 	}
 	// Every route of server/routes.go (Socket.IO aside) is documented.
-	for _, p := range []string{"/healthz", "/readyz", "/openapi.json", "/api", "/api/", "/api/list", "/api/user/{id}", "/api/user/{id}/{messageId}"} {
+	for _, p := range []string{"/", "/demo", "/healthz", "/readyz", "/openapi.json", "/api", "/api/", "/api/list", "/api/user/{id}", "/api/user/{id}/{messageId}"} {
 		if doc.Paths.Value(p) == nil {
 			t.Errorf("/openapi.json lacks path %s", p)
 		}

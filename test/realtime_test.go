@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"parley/chat"
 	"parley/internal/sioclient"
 	"parley/internal/testutil"
 )
@@ -47,31 +48,29 @@ func dial(t *testing.T, n *node, token string) *sioclient.Client {
 	return c
 }
 
-// waitSubscribed waits until every node is subscribed to the rooms the test
-// will emit to: the sharded adapter subscribes asynchronously after a join.
-// On a store without sharded pub/sub (the embedded one) the nodes use the
-// classic adapter, which subscribes one pattern for every room when it
-// starts: there is nothing to wait for.
-func waitSubscribed(t *testing.T, n *node, rooms ...string) {
+// waitSubscribed waits until each user's event channel (Parley's own
+// per-user channel, chat.Keys.EventLog) has as many subscribers as the
+// test has nodes with a socket of that user: each node's hub subscribes
+// once per user, asynchronously after the socket connects.
+func waitSubscribed(t *testing.T, n *node, nodesPerUser map[string]int) {
 	t.Helper()
+	keys := chat.Keys{Prefix: n.prefix}
+	chans := map[string]int{}
+	var names []string
+	for u, want := range nodesPerUser {
+		c := keys.EventLog(chat.Domain(n.domain), chat.UserID(u))
+		chans[c] = want
+		names = append(names, c)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		chans, err := n.rdb.Do(context.Background(), "PUBSUB", "SHARDCHANNELS", n.prefix+"sio*").StringSlice()
-		if err != nil && strings.Contains(strings.ToLower(err.Error()), "unknown subcommand") {
-			return
-		}
+		got, err := n.rdb.PubSubNumSub(context.Background(), names...).Result()
 		if err != nil {
-			t.Fatalf("PUBSUB SHARDCHANNELS: %v", err)
+			t.Fatalf("PUBSUB NUMSUB: %v", err)
 		}
 		missing := 0
-		for _, r := range rooms {
-			found := false
-			for _, c := range chans {
-				if strings.Contains(c, r) {
-					found = true
-				}
-			}
-			if !found {
+		for c, want := range chans {
+			if got[c] < int64(want) {
 				missing++
 			}
 		}
@@ -79,7 +78,7 @@ func waitSubscribed(t *testing.T, n *node, rooms ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("rooms %v not subscribed; channels %v", rooms, chans)
+			t.Fatalf("channels not subscribed by every node: want %v, have %v", chans, got)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -146,8 +145,12 @@ func TestRealtimeAcrossTwoNodes(t *testing.T) {
 	u2 := dial(t, n2, n1.tok(t, 2, nil))                                // user 2, node 2
 	u3 := dial(t, n1, n1.tok(t, 3, nil))                                // a third user
 	x1 := dial(t, n2, n1.tok(t, 1, map[string]any{"dom": otherDomain})) // user 1 of another domain
-	for _, n := range nodes {
-		waitSubscribed(t, n, n1.domain+":user:1", n1.domain+":user:2")
+	// User 1 has sockets on both nodes, user 2 on node 2.
+	waitSubscribed(t, n1, map[string]int{"1": 2, "2": 1})
+	// The hub's channels are the only fan-out: no Socket.IO adapter
+	// subscribes per user (sharded or not) besides them.
+	if shard, err := n1.rdb.PubSubShardChannels(context.Background(), n1.prefix+"*").Result(); err != nil || len(shard) != 0 {
+		t.Errorf("sharded channels of this test: %v (err %v), want none", shard, err)
 	}
 
 	type want struct {

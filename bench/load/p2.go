@@ -22,6 +22,7 @@ type p2Result struct {
 	expected, delivered    int64     // deliveries: two per sent message (both parties' rooms)
 	lost, dup, stray       int64     // expected but never seen; seen more than once; seen for a failed send
 	dropped                int64     // client connections that ended during the run (closed by the server)
+	leaked                 int64     // pub/sub channels under the run's prefix still subscribed after every client left
 	lat                    latencies // send (before the POST) to receipt at the client
 	post                   latencies // POST round trip of the successful sends: the send path alone
 	sendRate, deliveryRate float64
@@ -69,6 +70,7 @@ func addDelivery(r *report, scenario string, base, big p2Result) {
 	r.addAbs(scenario, "client connections dropped by the server", "count", float64(big.dropped), float64(base.dropped), 0)
 	r.addAbs(scenario, "failed sends + stray events", "count", float64(big.failed+big.stray), float64(base.failed+base.stray), 0)
 	r.addAbs(scenario, "sends skipped (server behind)", "count", float64(big.skipped), float64(base.skipped), 0)
+	r.addAbs(scenario, "subscriptions left after the clients closed", "count", float64(big.leaked), float64(base.leaked), 0)
 	r.addInfo(scenario, "POST (send path alone) latency p50", "ms", big.post.pct(50), base.post.pct(50))
 	r.addInfo(scenario, "POST (send path alone) latency p99", "ms", big.post.pct(99), base.post.pct(99))
 	r.addInfo(scenario, "CPU cores busy while sending: server node(s)", "cores", big.nodeCores, base.nodeCores)
@@ -312,8 +314,31 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 	}
 	res.post = res.post.sorted()
 	mu.Unlock()
-	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d dropped %d p50 %.2fms p99 %.2fms p99.9 %.2fms; POST p50 %.2fms p99 %.2fms; cores busy: nodes %.2f tool %.2f redis %.2f",
-		clients, res.sent, res.failed, res.skipped, res.delivered, res.expected, res.lost, res.dup, res.stray, res.dropped,
+	closeAll(socks)
+	res.leaked = leftSubscriptions(ctx, e, 10*time.Second)
+	logf("P2 run: %d clients: sent %d failed %d skipped %d delivered %d/%d lost %d dup %d stray %d dropped %d leaked %d p50 %.2fms p99 %.2fms p99.9 %.2fms; POST p50 %.2fms p99 %.2fms; cores busy: nodes %.2f tool %.2f redis %.2f",
+		clients, res.sent, res.failed, res.skipped, res.delivered, res.expected, res.lost, res.dup, res.stray, res.dropped, res.leaked,
 		res.lat.pct(50), res.lat.pct(99), res.lat.pct(99.9), res.post.pct(50), res.post.pct(99), res.nodeCores, res.toolCores, res.redisCores)
 	return res, nil
+}
+
+// leftSubscriptions waits up to wait for the node(s) to drop every pub/sub
+// channel under the run's prefix once its clients have closed, and returns
+// how many remain subscribed (plain and sharded): a connection whose
+// cleanup never ran leaves its user's channel behind.
+func leftSubscriptions(ctx context.Context, e *env, wait time.Duration) int64 {
+	var left int64
+	for deadline := time.Now().Add(wait); ; {
+		plain, err1 := e.rdb.PubSubChannels(ctx, e.prefix+"*").Result()
+		sharded, err2 := e.rdb.PubSubShardChannels(ctx, e.prefix+"*").Result()
+		if err1 != nil || err2 != nil {
+			logf("counting subscriptions: %v %v", err1, err2)
+			return -1
+		}
+		left = int64(len(plain) + len(sharded))
+		if left == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return left
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -3,9 +3,9 @@
 // redis-server: miniredis on a loopback port, with keys expiring on the wall
 // clock as they do in Redis (miniredis alone only expires them when told).
 //
-// What it cannot do, the server detects and works around (see
-// server.Capabilities): it has no sharded pub/sub (SSUBSCRIBE), so the
-// Socket.IO adapter uses classic pub/sub on it.
+// It lacks what Parley does not use (sharded pub/sub, CLIENT PAUSE) and
+// what only a Redis process has (persistence, CONFIG, maxmemory,
+// replication): the tests of those need a redis-server (see README).
 package embedded
 
 import (

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -58,15 +59,23 @@ function cleanup(server) {
 const quiet = { PARLEY_METRICS_ADDR: '' };
 const start = (env = {}) => startParley({ env: { ...quiet, ...env } });
 
-/** Opens /demo on server with hash; collects page errors and console lines. */
-async function openDemo(server, hash = '') {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
+/**
+ * Opens /demo on server with hash; collects page errors, console lines and
+ * dialogs (the page must never open one: they are dismissed and listed).
+ * now, when set, fixes the page's clock (Date) there; timers still run.
+ */
+async function openDemo(server, hash = '', { now, setup } = {}) {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 720 }, locale: 'en-US', timezoneId: 'UTC' });
   const errors = [];
   const consoleLog = [];
+  const dialogs = [];
   page.on('pageerror', (e) => errors.push(e));
   page.on('console', (m) => consoleLog.push(`${m.type()}: ${m.text()}`));
+  page.on('dialog', (d) => { dialogs.push(`${d.type()}: ${d.message()}`); d.dismiss(); });
+  if (now) await page.clock.setFixedTime(now);
+  if (setup) await setup(page);
   await page.goto(`${server.url}/demo${hash}`);
-  return { page, errors, consoleLog };
+  return { page, errors, consoleLog, dialogs };
 }
 
 const statusOf = (page) => page.locator('#status').getAttribute('data-state');
@@ -160,15 +169,17 @@ test('two demo pages chat live; 50 sends arrive once and in order; a restart los
     }
     await page2.fill('#composer input', '');
 
-    // Page 1 edits its message (the page asks with prompt()).
-    page1.once('dialog', (d) => d.accept('edited from page 1'));
+    // Page 1 edits its message in place (no prompt()).
     await page1.click(`#messages li[data-id="${sent.id}"] button.edit`);
+    await page1.fill(`#messages li[data-id="${sent.id}"] .edit-input`, 'edited from page 1');
+    await page1.press(`#messages li[data-id="${sent.id}"] .edit-input`, 'Enter');
     await waitMessages(page2, (ms) => ms.some((m) => m.id === sent.id && m.text === 'edited from page 1' && m.edited),
       'edit on page 2');
     assert.equal(await page2.locator(`#messages li[data-id="${sent.id}"] .edited`).count(), 1);
 
-    // Page 1 deletes it: it disappears on page 2.
+    // Page 1 deletes it (and confirms): it disappears on page 2.
     await page1.click(`#messages li[data-id="${sent.id}"] button.delete`);
+    await page1.click(`#messages li[data-id="${sent.id}"] button.confirm-delete`);
     await waitMessages(page2, (ms) => ms.length === 1 && !ms.some((m) => m.id === sent.id), 'delete on page 2');
     await waitMessages(page1, (ms) => ms.length === 1, 'delete on page 1');
 
@@ -256,6 +267,237 @@ test('two demo pages chat live; 50 sends arrive once and in order; a restart los
   }
 });
 
+/** A local http server answering every GET with a 320x200 SVG picture. */
+async function startImageServer() {
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="200" viewBox="0 0 320 200">' +
+    '<rect width="320" height="200" fill="#bfdbfe"/><circle cx="250" cy="55" r="30" fill="#facc15"/>' +
+    '<path d="M0 200 L90 90 L170 170 L230 120 L320 200 Z" fill="#16a34a"/></svg>';
+  const hits = [];
+  const srv = createServer((req, res) => {
+    hits.push(req.url);
+    res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=60' });
+    res.end(svg);
+  });
+  await new Promise((ok) => srv.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${srv.address().port}`, hits, close: () => new Promise((ok) => srv.close(ok)) };
+}
+
+const li = (id) => `#messages li[data-id="${id}"]`;
+
+/** Whether the element is inside the page's viewport (whole). */
+const onScreen = (page, sel) => page.$eval(sel, (e) => {
+  const r = e.getBoundingClientRect();
+  return r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+});
+
+test('demo page features: older messages on scroll, dates, images, inline edit, confirmed delete, error bar, mark seen, self-chat', async () => {
+  const parley = await start();
+  servers.add(parley);
+  const images = await startImageServer();
+  const t1 = parley.token(1);
+  const t2 = parley.token(2);
+  const send = async (token, to, body) => {
+    const r = await parley.rest('POST', `/api/user/${to}`, token, body);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.entry.id;
+  };
+
+  // 61 messages from user 1 (one an image): more than the page's first 50.
+  const ids = [];
+  for (let i = 1; i <= 60; i++) {
+    ids.push(await send(t1, 2, { type: 'text', text: `old ${String(i).padStart(3, '0')}` }));
+    if (i === 57) ids.push(await send(t1, 2, { type: 'image', image: `${images.url}/hills.svg` }));
+  }
+  const imageId = ids[57];
+
+  // Page B: user 2, its clock two days ahead (so every message is "before
+  // today"), its read receipts refused for now (so messages stay unread).
+  let readsRefused = 0;
+  const refuseReads = (route) => { readsRefused++; return route.abort(); };
+  const B = await openDemo(parley, `#token=${encodeURIComponent(t2)}&peer=1`, {
+    now: new Date(Date.now() + 2 * 86_400_000),
+    setup: (page) => page.route('**/api/user/*/read', refuseReads),
+  });
+  const A = await openDemo(parley, `#token=${encodeURIComponent(t1)}&peer=2`);
+  const pageA = A.page;
+  const pageB = B.page;
+  try {
+    await waitLive(pageA);
+    await waitLive(pageB);
+
+    // The newest 50 first; the edge offers more.
+    let shown = await waitMessages(pageB, (ms) => ms.length === 50, 'the newest 50 on page B');
+    assert.deepEqual(shown.map((m) => m.id), ids.slice(-50));
+    assert.equal(await pageB.locator('#history-edge').getAttribute('data-state'), 'more');
+
+    // Dates: two days later every message shows its date; today only times.
+    const whenB = await pageB.locator(`${li(ids[60])} time.when`).textContent();
+    const whenA = await pageA.locator(`${li(ids[60])} time.when`).textContent();
+    assert.match(whenB, /^[A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2}\s[AP]M$/, 'page B (2 days later)');
+    assert.match(whenA, /^\d{1,2}:\d{2}\s[AP]M$/, 'page A (today)');
+    assert.ok(whenB.endsWith(whenA), `${whenB} vs ${whenA}`);
+
+    // The image message is an <img>, lazy, at most 240 px wide, loaded.
+    const img = pageB.locator(`${li(imageId)} img`);
+    assert.equal(await img.getAttribute('loading'), 'lazy');
+    await pageB.waitForFunction((sel) => document.querySelector(sel)?.naturalWidth > 0, `${li(imageId)} img`);
+    const box = await img.boundingBox();
+    assert.ok(box.width <= 240 && box.height <= 240, JSON.stringify(box));
+    assert.ok(images.hits.includes('/hills.svg'), JSON.stringify(images.hits));
+    assert.equal(await pageB.locator(`${li(imageId)} a.image`).getAttribute('href'), `${images.url}/hills.svg`);
+
+    // Unread (the read receipt failed): every message offers "Mark seen".
+    assert.ok(readsRefused > 0, 'page B never tried to mark the conversation read');
+    assert.equal(await pageB.locator('#messages button.mark-seen').count(), 50);
+
+    // Scrolling up loads the 11 older messages above, keeping the view.
+    const firstBefore = ids[11];
+    await pageB.$eval('#scroller', (sc) => { sc.scrollTop = 0; });
+    shown = await waitMessages(pageB, (ms) => ms.length === ids.length, 'all 61 after scrolling up');
+    assert.deepEqual(shown.map((m) => m.id), ids);
+    await pageB.waitForSelector('#history-edge[data-state="start"]');
+    assert.match(await pageB.locator('#history-edge').textContent(), /Start of your conversation with user 1/);
+    const kept = await pageB.$eval('#scroller', (sc, sel) => {
+      const r = document.querySelector(sel).getBoundingClientRect();
+      const s = sc.getBoundingClientRect();
+      return r.bottom > s.top && r.top < s.bottom;
+    }, li(firstBefore));
+    assert.ok(kept, 'the message at the top before loading left the view');
+
+    // "Mark seen" on one message: it and the older ones are read (the
+    // horizon), the newer ones still offer it.
+    await pageB.click(`${li(ids[40])} button.mark-seen`);
+    await pageB.waitForSelector(`${li(ids[40])}[data-seen="true"]`);
+    await pageB.waitForSelector(`${li(ids[0])}[data-seen="true"]`);
+    assert.equal(await pageB.locator(`${li(ids[40])} button.mark-seen`).count(), 0);
+    assert.equal(await pageB.locator(`${li(ids[41])} button.mark-seen`).count(), 1);
+    // Reads allowed again: the next message marks the rest read; no "Mark
+    // seen" is left once the conversation is read.
+    await pageB.unroute('**/api/user/*/read', refuseReads);
+    const fresh = await send(t1, 2, { type: 'text', text: 'one more' });
+    ids.push(fresh);
+    await pageB.waitForSelector(`${li(fresh)}[data-seen="true"]`, { timeout: 10_000 });
+    await pageB.waitForFunction(() => document.querySelectorAll('#messages button.mark-seen').length === 0);
+    await pageA.waitForSelector(`${li(fresh)} .seen`); // and user 1 sees it "seen"
+
+    // Inline edit on page A: no prompt; a message arriving meanwhile keeps
+    // the draft and the caret; Enter saves and page B shows it.
+    const target = ids[60]; // "old 060" (ids[57] is the image)
+    await pageA.click(`${li(target)} button.edit`);
+    const editor = pageA.locator(`${li(target)} .edit-input`);
+    assert.equal(await editor.inputValue(), 'old 060');
+    await editor.fill('edited inline');
+    const reply = await send(t2, 1, { type: 'text', text: 'while you edit' });
+    await pageA.waitForSelector(li(reply));
+    assert.equal(await editor.inputValue(), 'edited inline');
+    assert.ok(await editor.evaluate((e) => e === document.activeElement), 'the editor lost focus');
+    mkdirSync(outDir, { recursive: true });
+    const shotEdit = join(outDir, 'demo-inline-edit.png');
+    await pageA.screenshot({ path: shotEdit });
+    await editor.press('Enter');
+    await waitMessages(pageB, (ms) => ms.some((m) => m.id === target && m.text === 'edited inline' && m.edited), 'the edit on page B');
+    assert.equal(await pageA.locator('#messages .edit-input').count(), 0);
+    // An edit keeps the read state: still seen on both sides, no "Mark seen".
+    await pageA.waitForSelector(`${li(target)}[data-edited="true"]`);
+    assert.equal(await pageA.locator(`${li(target)} .seen`).count(), 1, 'the edit lost "seen" on page A');
+    assert.equal(await pageB.locator(`${li(target)}[data-seen="true"]`).count(), 1, 'the edit lost "seen" on page B');
+    assert.equal(await pageB.locator(`${li(target)} button.mark-seen`).count(), 0);
+    // Escape drops an edit: nothing is sent.
+    await pageA.click(`${li(ids[59])} button.edit`);
+    await pageA.fill(`${li(ids[59])} .edit-input`, 'never saved');
+    await pageA.press(`${li(ids[59])} .edit-input`, 'Escape');
+    assert.equal(await pageA.locator(`${li(ids[59])} .text`).textContent(), 'old 059');
+    assert.equal(await pageA.locator(`${li(ids[59])}[data-edited="true"]`).count(), 0);
+
+    // Delete asks first, in place: Cancel keeps the message, Delete removes it.
+    const doomed = ids[59];
+    await pageA.click(`${li(doomed)} button.delete`);
+    await pageA.waitForSelector(`${li(doomed)} button.confirm-delete`);
+    assert.equal(await pageA.locator(`${li(doomed)} .confirm-text`).textContent(), 'Delete this message?');
+    const shotConfirm = join(outDir, 'demo-delete-confirm.png');
+    await pageA.screenshot({ path: shotConfirm });
+    await pageA.click(`${li(doomed)} button.cancel-delete`);
+    assert.equal(await pageA.locator(`${li(doomed)} button.confirm-delete`).count(), 0);
+    const still = await parley.rest('GET', `/api/user/2?before=${ids[60]}&limit=1`, t1);
+    assert.deepEqual(still.body.messages.map((m) => m.id), [doomed], 'Cancel deleted the message');
+    await pageA.click(`${li(doomed)} button.delete`);
+    await pageA.click(`${li(doomed)} button.confirm-delete`);
+    await waitMessages(pageB, (ms) => !ms.some((m) => m.id === doomed), 'the delete on page B');
+    await waitMessages(pageA, (ms) => !ms.some((m) => m.id === doomed), 'the delete on page A');
+
+    // An error shows in a bar under the header: the header and the composer
+    // stay on screen, the page itself does not scroll; × dismisses it.
+    await pageA.fill('#composer-text', 'x'.repeat(4001));
+    await pageA.click('#send');
+    await pageA.waitForSelector('#error:not([hidden])');
+    assert.notEqual((await pageA.locator('#error-text').textContent()).trim(), '');
+    assert.ok(await onScreen(pageA, 'header'), 'the header left the screen');
+    assert.ok(await onScreen(pageA, '#composer'), 'the composer left the screen');
+    assert.ok(await onScreen(pageA, '#error-close'), 'the close button is off screen');
+    assert.ok(await pageA.evaluate(() => document.scrollingElement.scrollHeight <= innerHeight), 'the page overflows');
+    const shotError = join(outDir, 'demo-error-bar.png');
+    await pageA.screenshot({ path: shotError });
+    await pageA.click('#error-close');
+    assert.equal(await pageA.locator('#error').isHidden(), true);
+    await pageA.fill('#composer-text', '');
+
+    // No pane for oneself or a malformed id: an inline note, the open
+    // conversation stays.
+    await pageA.fill('#new-peer', '1');
+    await pageA.click('#open-peer');
+    await pageA.waitForSelector('#peer-hint:not([hidden])');
+    assert.match(await pageA.locator('#peer-hint').textContent(), /That is you/);
+    assert.equal(await pageA.locator('#peer-title').getAttribute('data-peer'), '2');
+    await pageA.fill('#new-peer', 'no such/user');
+    await pageA.click('#open-peer');
+    assert.match(await pageA.locator('#peer-hint').textContent(), /is not a user id/);
+    assert.equal(await pageA.locator('#peer-title').getAttribute('data-peer'), '2');
+
+    // The favicon is an inline SVG the page's policy lets it load.
+    const icon = await pageA.evaluate(async () => {
+      const href = document.querySelector('link[rel="icon"]').href;
+      const im = new Image();
+      im.src = href;
+      await im.decode();
+      return { scheme: href.slice(0, 19), width: im.naturalWidth };
+    });
+    assert.deepEqual(icon, { scheme: 'data:image/svg+xml,', width: 32 });
+
+    await pageB.$eval('#scroller', (sc) => { sc.scrollTop = sc.scrollHeight; });
+    const shot1 = join(outDir, 'demo-features-user1.png');
+    const shot2 = join(outDir, 'demo-features-user2.png');
+    await pageA.screenshot({ path: shot1 });
+    await pageB.screenshot({ path: shot2 });
+    for (const p of [shot1, shot2, shotEdit, shotConfirm, shotError]) console.log(`demo screenshot: ${p}`);
+
+    assert.deepEqual(A.dialogs, []);
+    assert.deepEqual(B.dialogs, []);
+    assert.deepEqual(A.errors, []);
+    assert.deepEqual(B.errors, []);
+  } finally {
+    await pageA.close();
+    await pageB.close();
+    await images.close();
+  }
+
+  // Opened as oneself from the address: no pane, the note instead.
+  const C = await openDemo(parley, `#token=${encodeURIComponent(t1)}&peer=1`);
+  try {
+    await waitLive(C.page);
+    await C.page.waitForSelector('#peer-hint:not([hidden])');
+    assert.match(await C.page.locator('#peer-hint').textContent(), /That is you/);
+    assert.equal(await C.page.locator('#scroller').isHidden(), true);
+    assert.equal(await C.page.locator('#placeholder').isVisible(), true);
+    assert.equal(await C.page.locator('#peer-title').getAttribute('data-peer'), null);
+    const shot = join(outDir, 'demo-self-chat.png');
+    await C.page.screenshot({ path: shot });
+    console.log(`demo screenshot: ${shot}`);
+    assert.deepEqual(C.errors, []);
+  } finally {
+    await C.page.close();
+  }
+});
+
 test('demo page: a refused token goes back to the token form', async () => {
   const parley = await start();
   servers.add(parley);
@@ -263,7 +505,7 @@ test('demo page: a refused token goes back to the token form', async () => {
   try {
     await page.waitForSelector('#login:not([hidden])');
     await page.waitForSelector('#error:not([hidden])');
-    assert.match(await page.locator('#error').textContent(), /^Token refused/);
+    assert.match(await page.locator('#error-text').textContent(), /^Token refused/);
     assert.equal(await statusOf(page), 'signed-out');
     // Not dev mode: no dev users are offered.
     assert.equal(await page.locator('#dev-users button').count(), 0);
@@ -283,6 +525,14 @@ test('demo page in dev mode (embedded store, no JWT secret) offers the dev users
   servers.add(parley);
   const { page, errors } = await openDemo(parley);
   try {
+    // `/` on the dev server links to the demo.
+    await page.goto(`${parley.url}/`);
+    mkdirSync(outDir, { recursive: true });
+    const shot = join(outDir, 'demo-home.png');
+    await page.screenshot({ path: shot });
+    console.log(`demo screenshot: ${shot}`);
+    await page.click('a[href="/demo"]');
+    await page.waitForURL(`${parley.url}/demo`);
     await page.click('#dev-users button:text-is("Use dev user 1")', { timeout: 10_000 });
     await waitLive(page);
     assert.equal(await page.locator('#whoami').textContent(), 'signed in as user 1');
