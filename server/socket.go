@@ -208,7 +208,9 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 	stop := rt.hub.Subscribe(cl.Domain, cl.User, st.after,
 		func(ev chat.Event) {
 			if !q.admit() {
-				rt.closeSlow(s, q, cl)
+				if s.Connected() { // not a socket that left meanwhile
+					rt.closeSlow(s, q, cl)
+				}
 				return
 			}
 			_ = s.Emit(ev.Type, rt.render.event(cl.Domain, cl.User, ev))

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zishang520/engine.io-go-parser/packet"
+	"github.com/zishang520/engine.io/v2/transports"
+	"github.com/zishang520/engine.io/v2/types"
+)
+
+// fakeTransport stands for a transport: sendQueue only uses it as a key.
+type fakeTransport struct{ transports.Transport }
+
+func textPacket(s string) *packet.Packet {
+	return &packet.Packet{Type: packet.MESSAGE, Data: types.NewStringBufferString(s)}
+}
+
+// TestSendQueueAccounting: packets count from their creation until the
+// transport that took them drains (or closes); admit refuses while the
+// packet or byte bound is reached, and for good once the connection closed
+// or was closed as slow.
+func TestSendQueueAccounting(t *testing.T) {
+	// A timeout that has passed by the time admit waits: "stayed full".
+	q := &sendQueue{limits: sendQueueLimits{packets: 2, bytes: 100, timeout: time.Nanosecond},
+		sizes: map[*packet.Packet]int64{}, inflight: map[transports.Transport]batch{}, changed: make(chan struct{})}
+	ws, polling := &fakeTransport{}, &fakeTransport{}
+	p1, p2 := textPacket("a"), textPacket("b")
+	q.created(p1)
+	if !q.admit() {
+		t.Fatal("admit refused with 1 of 2 packets queued")
+	}
+	q.created(p2)
+	if q.admit() {
+		t.Fatal("admit accepted with 2 of 2 packets queued")
+	}
+	q.flushed(ws, []*packet.Packet{p1, p2, textPacket("created before the watch")})
+	if q.admit() || q.packets != 2 {
+		t.Fatalf("after the flush: %d packets queued, admit accepted; want 2, refused (they are not written yet)", q.packets)
+	}
+	q.written(polling) // another transport's drain ends nothing here
+	if q.packets != 2 {
+		t.Fatalf("another transport's drain: %d packets, want 2", q.packets)
+	}
+	q.written(ws)
+	if !q.admit() || q.packets != 0 || q.bytes != 0 {
+		t.Fatalf("after the drain: %d packets, %d bytes; want 0, 0 and admitted", q.packets, q.bytes)
+	}
+
+	big := textPacket(strings.Repeat("x", 100))
+	q.created(big)
+	if q.admit() || q.bytes != 100 {
+		t.Fatalf("%d bytes queued of 100: admitted", q.bytes)
+	}
+	q.flushed(polling, []*packet.Packet{big})
+	q.written(polling)
+	q.written(polling) // a second drain (a noop packet's) takes nothing more
+	if q.packets != 0 || q.bytes != 0 {
+		t.Fatalf("after the drains: %d packets, %d bytes; want 0", q.packets, q.bytes)
+	}
+
+	if !q.trip() || q.trip() {
+		t.Fatal("trip: want true once, then false")
+	}
+	if q.admit() {
+		t.Fatal("admit accepted after the queue was closed as slow")
+	}
+	q.close()
+	q.waitEmpty(time.Hour) // returns at once: closed
+	q.created(textPacket("late"))
+	if q.packets != 0 {
+		t.Fatalf("a packet created after the close counted: %d", q.packets)
+	}
+}
+
+// TestSendQueueAdmitWakes: an admit waiting on a full queue goes on when a
+// drain makes room, and gives up at once when the connection closes.
+func TestSendQueueAdmitWakes(t *testing.T) {
+	q := &sendQueue{limits: sendQueueLimits{packets: 1, bytes: 100, timeout: time.Hour},
+		sizes: map[*packet.Packet]int64{}, inflight: map[transports.Transport]batch{}, changed: make(chan struct{})}
+	tr := &fakeTransport{}
+	p := textPacket("a")
+	q.created(p)
+	q.flushed(tr, []*packet.Packet{p})
+	got := make(chan bool)
+	go func() { got <- q.admit() }()
+	q.written(tr)
+	if !<-got {
+		t.Fatal("admit refused after the drain made room")
+	}
+	q.created(textPacket("b"))
+	go func() { got <- q.admit() }()
+	q.close()
+	if <-got {
+		t.Fatal("admit accepted on a closed connection")
+	}
+}
