@@ -26,7 +26,7 @@ import (
 // the writeBuffer), "flush" (the buffer went to the transport as one batch)
 // and the transport's "drain" (that batch was written; a transport writes
 // one batch at a time, so a drain ends the transport's only batch in
-// flight). Delivery waits while the queue holds sendQueueLimits.packets
+// flight, except for the packets batchedPolling holds for the next polls). Delivery waits while the queue holds sendQueueLimits.packets
 // packets or .bytes bytes; a queue that stays full for .timeout is a slow
 // consumer, and the socket is closed (see realtime.closeSlow).
 
@@ -41,26 +41,23 @@ type sendQueueLimits struct {
 type sendQueue struct {
 	limits sendQueueLimits
 
-	mu       sync.Mutex
-	packets  int   // created and not yet written
-	bytes    int64 // their payload bytes
-	sizes    map[*packet.Packet]int64
-	inflight map[transports.Transport]batch // flushed to a transport, not yet written
+	mu      sync.Mutex
+	packets int   // created and not yet written
+	bytes   int64 // their payload bytes
+	sizes   map[*packet.Packet]int64
+	// inflight holds the sizes of the packets flushed to each transport
+	// and not yet written, oldest first.
+	inflight map[transports.Transport][]int64
 	// changed is closed (and replaced) when the queue shrinks or closes.
 	changed chan struct{}
 	closed  bool // the connection closed
 	tripped bool // closed as slow: nothing more is admitted
 }
 
-type batch struct {
-	packets int
-	bytes   int64
-}
-
 // watchSendQueue starts measuring conn's queue.
 func watchSendQueue(conn engine.Socket, l sendQueueLimits) *sendQueue {
 	q := &sendQueue{limits: l, sizes: map[*packet.Packet]int64{},
-		inflight: map[transports.Transport]batch{}, changed: make(chan struct{})}
+		inflight: map[transports.Transport][]int64{}, changed: make(chan struct{})}
 	_ = conn.On("packetCreate", func(a ...any) {
 		if p, ok := arg[*packet.Packet](a); ok {
 			q.created(p)
@@ -99,7 +96,18 @@ func arg[T any](a []any) (T, bool) {
 // writes nothing more: what it had in flight is gone either way.
 func (q *sendQueue) watchTransport(t transports.Transport) {
 	_ = t.On("drain", func(...any) { q.written(t) })
-	_ = t.Once("close", func(...any) { q.written(t) })
+	_ = t.Once("close", func(...any) { q.gone(t) })
+}
+
+// holder is a transport that may keep some flushed packets back for its
+// next writes (batchedPolling): they are the newest in flight.
+type holder interface{ heldPackets() int }
+
+// heldPackets is the number of packets waiting for the next polls.
+func (bp *batchedPolling) heldPackets() int {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	return len(bp.held)
 }
 
 // packetSize is the payload size of p (0 for a packet without data, such as
@@ -129,28 +137,50 @@ func (q *sendQueue) flushed(t transports.Transport, wbuf []*packet.Packet) {
 	if q.closed || t == nil {
 		return
 	}
-	b := q.inflight[t]
 	for _, p := range wbuf {
 		if n, ok := q.sizes[p]; ok {
 			delete(q.sizes, p)
-			b.packets++
-			b.bytes += n
+			q.inflight[t] = append(q.inflight[t], n)
 		}
 	}
-	q.inflight[t] = b
 }
 
-// written ends t's batch in flight.
+// written ends t's write in flight: everything t was given, except what it
+// still holds for later writes.
 func (q *sendQueue) written(t transports.Transport) {
+	held := 0
+	if h, ok := t.(holder); ok {
+		held = h.heldPackets()
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	b, ok := q.inflight[t]
-	if !ok {
+	q.done(t, len(q.inflight[t])-held)
+}
+
+// gone ends everything t had in flight: it closed.
+func (q *sendQueue) gone(t transports.Transport) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.done(t, len(q.inflight[t]))
+}
+
+// done counts the oldest n packets in flight on t as written; q.mu is held.
+func (q *sendQueue) done(t transports.Transport, n int) {
+	sizes := q.inflight[t]
+	if n <= 0 || len(sizes) == 0 {
 		return
 	}
-	delete(q.inflight, t)
-	q.packets = max(0, q.packets-b.packets)
-	q.bytes = max(0, q.bytes-b.bytes)
+	n = min(n, len(sizes))
+	for _, b := range sizes[:n] {
+		q.bytes -= b
+	}
+	q.packets -= n
+	q.packets, q.bytes = max(0, q.packets), max(0, q.bytes)
+	if n == len(sizes) {
+		delete(q.inflight, t)
+	} else {
+		q.inflight[t] = sizes[n:]
+	}
 	q.signal()
 }
 

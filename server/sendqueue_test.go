@@ -24,7 +24,7 @@ func textPacket(s string) *packet.Packet {
 func TestSendQueueAccounting(t *testing.T) {
 	// A timeout that has passed by the time admit waits: "stayed full".
 	q := &sendQueue{limits: sendQueueLimits{packets: 2, bytes: 100, timeout: time.Nanosecond},
-		sizes: map[*packet.Packet]int64{}, inflight: map[transports.Transport]batch{}, changed: make(chan struct{})}
+		sizes: map[*packet.Packet]int64{}, inflight: map[transports.Transport][]int64{}, changed: make(chan struct{})}
 	ws, polling := &fakeTransport{}, &fakeTransport{}
 	p1, p2 := textPacket("a"), textPacket("b")
 	q.created(p1)
@@ -78,7 +78,7 @@ func TestSendQueueAccounting(t *testing.T) {
 // drain makes room, and gives up at once when the connection closes.
 func TestSendQueueAdmitWakes(t *testing.T) {
 	q := &sendQueue{limits: sendQueueLimits{packets: 1, bytes: 100, timeout: time.Hour},
-		sizes: map[*packet.Packet]int64{}, inflight: map[transports.Transport]batch{}, changed: make(chan struct{})}
+		sizes: map[*packet.Packet]int64{}, inflight: map[transports.Transport][]int64{}, changed: make(chan struct{})}
 	tr := &fakeTransport{}
 	p := textPacket("a")
 	q.created(p)
@@ -94,5 +94,45 @@ func TestSendQueueAdmitWakes(t *testing.T) {
 	q.close()
 	if <-got {
 		t.Fatal("admit accepted on a closed connection")
+	}
+}
+
+// heldTransport holds some of what it was given for later writes, as
+// batchedPolling does.
+type heldTransport struct {
+	transports.Transport
+	held int
+}
+
+func (h *heldTransport) heldPackets() int { return h.held }
+
+// TestSendQueueHeldPackets: a drain of a transport that keeps packets back
+// for its next writes (batchedPolling: at most PARLEY_POLLING_MAX_PACKETS
+// per poll) ends only what it wrote; the held ones count until a later
+// drain, or its close.
+func TestSendQueueHeldPackets(t *testing.T) {
+	q := &sendQueue{limits: sendQueueLimits{packets: 100, bytes: 1 << 20, timeout: time.Nanosecond},
+		sizes: map[*packet.Packet]int64{}, inflight: map[transports.Transport][]int64{}, changed: make(chan struct{})}
+	tr := &heldTransport{}
+	var batch []*packet.Packet
+	for i := range 40 {
+		p := textPacket(strings.Repeat("p", i+1)) // sizes 1..40
+		q.created(p)
+		batch = append(batch, p)
+	}
+	q.flushed(tr, batch)
+	tr.held = 24 // the first poll took 16
+	q.written(tr)
+	if q.packets != 24 || q.bytes != (17+40)*24/2 {
+		t.Fatalf("after the first poll: %d packets, %d bytes; want 24, %d", q.packets, q.bytes, (17+40)*24/2)
+	}
+	tr.held = 8
+	q.written(tr)
+	if q.packets != 8 {
+		t.Fatalf("after the second poll: %d packets, want 8", q.packets)
+	}
+	q.gone(tr) // closed with 8 held: they are gone
+	if q.packets != 0 || q.bytes != 0 {
+		t.Fatalf("after the close: %d packets, %d bytes; want 0", q.packets, q.bytes)
 	}
 }
