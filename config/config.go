@@ -73,6 +73,12 @@ type Config struct {
 	SocketAuthTimeout     time.Duration `env:"SOCKET_AUTH_TIMEOUT" envDefault:"5s" desc:"a new Socket.IO session that has not completed its CONNECT with a valid token within this time is closed (100ms-1m)"`
 	MaxPendingSessions    int           `env:"MAX_PENDING_SESSIONS" envDefault:"1000" desc:"Socket.IO sessions per node that have not authenticated yet; a handshake beyond it is refused with 503 (1-1000000)"`
 	MaxConnectionsPerUser int           `env:"MAX_CONNECTIONS_PER_USER" envDefault:"32" desc:"sockets and SSE streams one user may hold open on one node together; the next is refused with TOO_MANY_CONNECTIONS (1-100000)"`
+	// Slow consumers: what one connection may have queued and not yet
+	// written, and how long it may stay full (a socket) or block a write
+	// (an SSE stream) before it is closed.
+	ConnQueueMax     int           `env:"CONN_QUEUE_MAX" envDefault:"1000" desc:"packets one socket may have queued and not yet written to the network; delivery waits while it is full (10-1000000)"`
+	ConnQueueBytes   int64         `env:"CONN_QUEUE_BYTES" envDefault:"1048576" desc:"bytes one socket may have queued and not yet written to the network; delivery waits while it is full (65536-1073741824)"`
+	ConnWriteTimeout time.Duration `env:"CONN_WRITE_TIMEOUT" envDefault:"10s" desc:"a socket whose queue stays full, or an SSE stream whose write blocks, this long is closed as a slow consumer; it reconnects with its last event id and loses nothing (100ms-5m)"`
 }
 
 // Load reads the configuration from environ, or from the process

@@ -54,6 +54,9 @@ func TestLoadDefaults(t *testing.T) {
 		SocketAuthTimeout:     5 * time.Second,
 		MaxPendingSessions:    1000,
 		MaxConnectionsPerUser: 32,
+		ConnQueueMax:          1000,
+		ConnQueueBytes:        1 << 20,
+		ConnWriteTimeout:      10 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -238,6 +241,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"MAX_PENDING_SESSIONS zero", map[string]string{"PARLEY_MAX_PENDING_SESSIONS": "0"}, "PARLEY_MAX_PENDING_SESSIONS"},
 		{"MAX_CONNECTIONS_PER_USER zero", map[string]string{"PARLEY_MAX_CONNECTIONS_PER_USER": "0"}, "PARLEY_MAX_CONNECTIONS_PER_USER"},
 		{"MAX_CONNECTIONS_PER_USER too big", map[string]string{"PARLEY_MAX_CONNECTIONS_PER_USER": "100001"}, "PARLEY_MAX_CONNECTIONS_PER_USER"},
+		{"CONN_QUEUE_MAX too small", map[string]string{"PARLEY_CONN_QUEUE_MAX": "9"}, "PARLEY_CONN_QUEUE_MAX"},
+		{"CONN_QUEUE_BYTES too small", map[string]string{"PARLEY_CONN_QUEUE_BYTES": "65535"}, "PARLEY_CONN_QUEUE_BYTES"},
+		{"CONN_QUEUE_BYTES too big", map[string]string{"PARLEY_CONN_QUEUE_BYTES": "1073741825"}, "PARLEY_CONN_QUEUE_BYTES"},
+		{"CONN_WRITE_TIMEOUT too short", map[string]string{"PARLEY_CONN_WRITE_TIMEOUT": "10ms"}, "PARLEY_CONN_WRITE_TIMEOUT"},
+		{"CONN_WRITE_TIMEOUT too long", map[string]string{"PARLEY_CONN_WRITE_TIMEOUT": "6m"}, "PARLEY_CONN_WRITE_TIMEOUT"},
 		{"EVENT_LOG_AGE zero", map[string]string{"PARLEY_EVENT_LOG_AGE": "0s"}, "PARLEY_EVENT_LOG_AGE"},
 		{"SSE_HEARTBEAT negative", map[string]string{"PARLEY_SSE_HEARTBEAT": "-1s"}, "PARLEY_SSE_HEARTBEAT"},
 		{"TYPING_TTL zero", map[string]string{"PARLEY_TYPING_TTL": "0s"}, "PARLEY_TYPING_TTL"},
@@ -386,6 +394,9 @@ func TestVariables(t *testing.T) {
 		"PARLEY_SOCKET_AUTH_TIMEOUT":      "5s",
 		"PARLEY_MAX_PENDING_SESSIONS":     "1000",
 		"PARLEY_MAX_CONNECTIONS_PER_USER": "32",
+		"PARLEY_CONN_QUEUE_MAX":           "1000",
+		"PARLEY_CONN_QUEUE_BYTES":         "1048576",
+		"PARLEY_CONN_WRITE_TIMEOUT":       "10s",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]

@@ -190,6 +190,15 @@ func (c Config) validate() error {
 	if c.MaxConnectionsPerUser < 1 || c.MaxConnectionsPerUser > 100_000 {
 		bad("MAX_CONNECTIONS_PER_USER", "must be between 1 and 100000, got %d", c.MaxConnectionsPerUser)
 	}
+	if c.ConnQueueMax < 10 || c.ConnQueueMax > 1_000_000 {
+		bad("CONN_QUEUE_MAX", "must be between 10 and 1000000, got %d", c.ConnQueueMax)
+	}
+	if c.ConnQueueBytes < 64<<10 || c.ConnQueueBytes > 1<<30 {
+		bad("CONN_QUEUE_BYTES", "must be between 65536 and 1073741824, got %d", c.ConnQueueBytes)
+	}
+	if c.ConnWriteTimeout < 100*time.Millisecond || c.ConnWriteTimeout > 5*time.Minute {
+		bad("CONN_WRITE_TIMEOUT", "must be between 100ms and 5m, got %s", c.ConnWriteTimeout)
+	}
 	if c.ClientIDWindow < time.Second || c.ClientIDWindow > 168*time.Hour {
 		bad("CLIENT_ID_WINDOW", "must be between 1s and 168h, got %s", c.ClientIDWindow)
 	}

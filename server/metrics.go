@@ -42,6 +42,8 @@ type metrics struct {
 	// for and not yet done.
 	logReadRetries  prometheus.Counter
 	logReadsPending prometheus.Gauge
+	// closedSlow counts connections closed as slow consumers, by transport.
+	closedSlow *prometheus.CounterVec
 }
 
 // unmatchedRoute labels requests no route matched (404s and 405s), so raw
@@ -91,6 +93,10 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 			Name: "parley_log_reads_pending",
 			Help: "Event log reads asked for and not yet done on this node: waiting for one of the few concurrent slots, running, or waiting to retry.",
 		}),
+		closedSlow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_connections_closed_slow_total",
+			Help: "Connections closed as slow consumers, by transport: socketio (its queue of unwritten packets stayed at PARLEY_CONN_QUEUE_MAX or PARLEY_CONN_QUEUE_BYTES for PARLEY_CONN_WRITE_TIMEOUT) or sse (a write blocked that long).",
+		}, []string{"transport"}),
 	}
 	// Export the known label values at 0, so dashboards and alerts see the
 	// series before the first event or failure.
@@ -98,13 +104,16 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 		m.events.WithLabelValues(e)
 	}
 	m.redisErrors.WithLabelValues("dial")
+	for _, tr := range []string{transportSocketIO, transportSSE} {
+		m.closedSlow.WithLabelValues(tr)
+	}
 	stat := func(name, help string, v func(userapi.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(v(users.Stats())) })
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited, m.sseStreams,
-		m.logReadRetries, m.logReadsPending,
+		m.logReadRetries, m.logReadsPending, m.closedSlow,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_sockets_connected",
 			Help: "Socket.IO sockets connected to this node.",
@@ -149,6 +158,18 @@ func methodLabel(method string) string {
 
 // eventEmitted counts one emitted Socket.IO event.
 func (m *metrics) eventEmitted(event string) { m.events.WithLabelValues(event).Inc() }
+
+// Transport labels of parley_connections_closed_slow_total.
+const (
+	transportSocketIO = "socketio"
+	transportSSE      = "sse"
+)
+
+// slowClosed returns the counter of connections of transport closed as
+// slow consumers.
+func (m *metrics) slowClosed(transport string) func() {
+	return m.closedSlow.WithLabelValues(transport).Inc
+}
 
 // hubMetrics feeds the delivery engine's counts to these series.
 func (m *metrics) hubMetrics() hubMetrics { return hubMetrics{m} }

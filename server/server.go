@@ -79,7 +79,9 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	conns := newConnCounter(cfg.MaxConnectionsPerUser)
 	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, onEmit: m.eventEmitted,
 		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout,
-		pollingMaxPackets: cfg.PollingMaxPackets}
+		pollingMaxPackets: cfg.PollingMaxPackets,
+		queue:             sendQueueLimits{packets: cfg.ConnQueueMax, bytes: cfg.ConnQueueBytes, timeout: cfg.ConnWriteTimeout},
+		closedSlow:        m.slowClosed(transportSocketIO)}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
@@ -122,7 +124,8 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		hub:         events,
 		rateLimited: m.rateLimited.Inc,
 		sse: sseOptions{heartbeat: cfg.SSEHeartbeat, retry: 2 * time.Second, closing: closing,
-			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker, conns: conns},
+			streams: m.sseStreams.Add, emitted: m.eventEmitted, presence: tracker, conns: conns,
+			writeTimeout: cfg.ConnWriteTimeout, closedSlow: m.slowClosed(transportSSE)},
 		typing:   rtOpts.typing,
 		presence: tracker,
 	}

@@ -39,6 +39,10 @@ type realtime struct {
 	workarounds engineWorkarounds
 
 	pollingMax int // packets per long-polling response (polling.go)
+	// queue bounds each connection's unwritten packets; closedSlow counts
+	// the sockets closed because theirs stayed full (sendqueue.go).
+	queue      sendQueueLimits
+	closedSlow func()
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -56,6 +60,10 @@ type realtimeOptions struct {
 	// (polling.go); 0 = unbounded.
 	pollingMaxPackets int
 	workarounds       engineWorkarounds // tests only: the zero value keeps every workaround
+	// queue bounds each connection's unwritten packets (zero: the
+	// defaults); closedSlow is called per socket closed as slow.
+	queue      sendQueueLimits
+	closedSlow func()
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -79,9 +87,13 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	rt := &realtime{io: socket.NewServer(nil, opts), log: log, auth: a, render: r, hub: h, onEmit: o.onEmit,
 		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins, workarounds: o.workarounds,
 		pending:    pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout},
-		pollingMax: o.pollingMaxPackets}
+		pollingMax: o.pollingMaxPackets,
+		queue:      o.queue.withDefaults(), closedSlow: o.closedSlow}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
+	}
+	if rt.closedSlow == nil {
+		rt.closedSlow = func() {}
 	}
 	rt.io.Use(rt.authenticate)
 	_ = rt.io.On("connection", func(args ...any) { rt.onConnect(args[0].(*socket.Socket)) })
@@ -189,9 +201,18 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 	}
 	cl := st.caller
 	// Events come from the user's event log: a client that reconnects with
-	// auth.lastEventId first gets what it missed, then live events.
+	// auth.lastEventId first gets what it missed, then live events. Each
+	// waits for room in the connection's queue; one that stays full closes
+	// the socket as slow (sendqueue.go).
+	q := watchSendQueue(s.Conn(), rt.queue)
 	stop := rt.hub.Subscribe(cl.Domain, cl.User, st.after,
 		func(ev chat.Event) {
+			if !q.admit() {
+				if s.Connected() { // not a socket that left meanwhile
+					rt.closeSlow(s, q, cl)
+				}
+				return
+			}
 			_ = s.Emit(ev.Type, rt.render.event(cl.Domain, cl.User, ev))
 			rt.onEmit(ev.Type)
 		},

@@ -28,6 +28,10 @@ type sseOptions struct {
 	// conns counts the stream toward its user's connections on this node,
 	// with the user's sockets.
 	conns *connCounter
+	// A write that blocks writeTimeout ends the stream (a slow reader);
+	// closedSlow counts those.
+	writeTimeout time.Duration
+	closedSlow   func()
 }
 
 // eventTypes are the types ?types= may name.
@@ -65,7 +69,7 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			return
 		}
 		defer release()
-		flusher, ok := c.Writer.(http.Flusher)
+		_, ok = c.Writer.(http.Flusher)
 		if !ok {
 			writeError(c, log, fmt.Errorf("streaming unsupported"))
 			return
@@ -119,8 +123,20 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 		// The ready frame carries the position as its id, so EventSource's own
 		// reconnect sends Last-Event-ID even before the first real event.
 		ready, _ := json.Marshal(map[string]any{"lastEventId": after})
-		fmt.Fprintf(c.Writer, "retry: %d\nid: %d\nevent: ready\ndata: %s\n\n", o.retry.Milliseconds(), after, ready)
-		flusher.Flush()
+		sw := newSSEWriter(c.Writer, o.writeTimeout)
+		// write ends the stream on an error; one that blocked past the
+		// deadline is a slow reader.
+		write := func(f string) bool {
+			err := sw.write(f)
+			if err != nil && timedOut(err) && o.closedSlow != nil {
+				o.closedSlow()
+				log.Warn("closing a slow event stream: a write blocked", "user", string(cl.User), "timeout", o.writeTimeout)
+			}
+			return err == nil
+		}
+		if !write(fmt.Sprintf("retry: %d\nid: %d\nevent: ready\ndata: %s\n\n", o.retry.Milliseconds(), after, ready)) {
+			return
+		}
 		beat := time.NewTicker(o.heartbeat)
 		defer beat.Stop()
 		var expired <-chan time.Time
@@ -136,23 +152,20 @@ func handleEvents(log *slog.Logger, h *hub, r renderer, o sseOptions) gin.Handle
 			case <-o.closing:
 				// Shutdown: end the stream with reconnect advice, so
 				// EventSource reconnects (elsewhere) with its Last-Event-ID.
-				_, _ = fmt.Fprintf(c.Writer, "retry: %d\n: server shutting down, reconnect\n\n", o.retry.Milliseconds())
-				flusher.Flush()
+				write(fmt.Sprintf("retry: %d\n: server shutting down, reconnect\n\n", o.retry.Milliseconds()))
 				return
 			case f := <-frames:
-				if _, err := c.Writer.WriteString(f); err != nil {
+				if !write(f) {
 					return
 				}
 			case <-beat.C:
-				if _, err := c.Writer.WriteString(": ping\n\n"); err != nil {
+				if !write(": ping\n\n") {
 					return
 				}
 			case <-expired:
-				_, _ = c.Writer.WriteString("event: session:expired\ndata: {\"reason\":\"token expired\"}\n\n")
-				flusher.Flush()
+				write("event: session:expired\ndata: {\"reason\":\"token expired\"}\n\n")
 				return
 			}
-			flusher.Flush()
 		}
 	}
 }

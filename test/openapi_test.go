@@ -112,15 +112,16 @@ func (c contract) validateJSON(name string, raw []byte) error {
 func checkEventContract(t testing.TB, event string, payload []byte) {
 	t.Helper()
 	schema, ok := map[string]string{
-		"message:new":     "MessageNewEvent",
-		"message:edit":    "MessageEditEvent",
-		"message:delete":  "MessageDeleteEvent",
-		"message:read":    "MessageReadEvent",
-		"session:expired": "SessionExpiredEvent",
-		"typing":          "TypingEvent",
-		"presence":        "PresenceEvent",
-		"resync":          "ResyncEvent",
-		"ready":           "ReadyEvent",
+		"message:new":       "MessageNewEvent",
+		"message:edit":      "MessageEditEvent",
+		"message:delete":    "MessageDeleteEvent",
+		"message:read":      "MessageReadEvent",
+		"session:expired":   "SessionExpiredEvent",
+		"disconnect_reason": "DisconnectReasonEvent",
+		"typing":            "TypingEvent",
+		"presence":          "PresenceEvent",
+		"resync":            "ResyncEvent",
+		"ready":             "ReadyEvent",
 	}[event]
 	if !ok {
 		return
