@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"parley/internal/sioclient"
+	"parley/internal/testutil"
 )
 
 // Slow consumers: a client that stops reading must not make the node hold
@@ -134,6 +135,7 @@ func socketEventID(msg string) (name string, id int64) {
 // and the slow user's next socket replays everything after the last id it
 // got.
 func TestSlowSocketConsumer(t *testing.T) {
+	testutil.NeedRealRedis(t, "measures this process's heap, which an in-process embedded store shares")
 	n := startServer(t, map[string]string{"PARLEY_EVENT_LOG_MAX": "10000", "PARLEY_CONN_WRITE_TIMEOUT": "2s"})
 	slowTok := n.tok(t, 101, nil)
 
@@ -289,6 +291,7 @@ func TestSlowSocketConsumer(t *testing.T) {
 // with Last-Event-ID, loses nothing; another user's stream gets all its
 // events meanwhile.
 func TestSlowSSEConsumer(t *testing.T) {
+	testutil.NeedRealRedis(t, "measures this process's heap, which an in-process embedded store shares")
 	n := startServer(t, map[string]string{"PARLEY_EVENT_LOG_MAX": "10000", "PARLEY_CONN_WRITE_TIMEOUT": "2s"})
 	slowTok := n.tok(t, 201, nil)
 	u, _ := url.Parse(n.url)
