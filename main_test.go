@@ -123,7 +123,7 @@ func TestCommandErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"token without a secret", map[string]string{}, []string{"token", "--user", "1"}, "PARLEY_JWT_SECRET"},
-		{"token without --user", secret, []string{"token"}, "--user"},
+		{"token without --user", secret, []string{"token"}, "--user is required"},
 		{"token with a bad user id", secret, []string{"token", "--user", "a:b"}, "--user"},
 		{"token with a bad domain", map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_DOMAIN_CLAIM": "d"},
 			[]string{"token", "--user", "1", "--domain", "Not A Handle"}, "--domain"},
@@ -145,6 +145,29 @@ func TestCommandErrors(t *testing.T) {
 				t.Errorf("stdout = %q, want nothing", out)
 			}
 		})
+	}
+}
+
+// TestCLIMessagesSpeakToUsers: --help succeeds and prints the usage, and no
+// error names a Go function or package.
+func TestCLIMessagesSpeakToUsers(t *testing.T) {
+	t.Parallel()
+	secret := map[string]string{"PARLEY_JWT_SECRET": testSecret}
+	for _, help := range []string{"--help", "-h"} {
+		out, errOut, err := runCLI(t, secret, "token", help)
+		if err != nil {
+			t.Errorf("token %s: err = %v, want success", help, err)
+		}
+		if out != "" || !strings.Contains(errOut, "-user") || strings.Contains(errOut+out, "help requested") {
+			t.Errorf("token %s: stdout %q stderr %q, want the usage and no \"help requested\"", help, out, errOut)
+		}
+	}
+	for _, args := range [][]string{{"token"}, {"token", "--user", "a:b"}, {"token", "--user", "1", "--domain", "Not A Handle"}} {
+		env := map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_DOMAIN_CLAIM": "d"}
+		_, _, err := runCLI(t, env, args...)
+		if err == nil || strings.Contains(err.Error(), "chat.") || strings.Contains(err.Error(), "Parse") {
+			t.Errorf("%v: err = %v, want a message without Go names", args, err)
+		}
 	}
 }
 
