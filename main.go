@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	adoptStartupLogging(log, environ)
 
 	redisURL := cfg.RedisURL
 	if cfg.Embedded() {
