@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	adoptStartupLogging(log, environ)
 
 	devMode := cfg.JWTSecret == "" && cfg.JWTPublicKeyFile == "" && cfg.JWTDomainKeysDir == ""
 	if devMode && !cfg.Embedded() {

@@ -47,14 +47,20 @@ func runToken(args []string, environ map[string]string, stdout, stderr io.Writer
 	domain := fs.String("domain", "", "domain handle (default PARLEY_DEFAULT_DOMAIN), written to the PARLEY_JWT_DOMAIN_CLAIM claim; with PARLEY_JWT_DOMAIN_KEYS_DIR the token is signed with <dir>/<handle>.key")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime: exp = now + ttl")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage is printed; asking for it is no failure
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("token: unexpected argument %q", fs.Arg(0))
 	}
+	if *user == "" {
+		return errors.New("token: --user is required: the id of the user the token is for (parley token --help)")
+	}
 	id, err := chat.ParseUserID(*user)
 	if err != nil {
-		return fmt.Errorf("token: --user: %w", err)
+		return fmt.Errorf("token: --user: %s", chat.MessageOf(err))
 	}
 	if *ttl <= 0 {
 		return errors.New("token: --ttl must be positive")
@@ -69,7 +75,7 @@ func runToken(args []string, environ map[string]string, stdout, stderr io.Writer
 	}
 	d, err := chat.ParseDomain(*domain)
 	if err != nil {
-		return fmt.Errorf("token: --domain: %w", err)
+		return fmt.Errorf("token: --domain: %s", chat.MessageOf(err))
 	}
 	secret := cfg.JWTSecret
 	if cfg.JWTDomainKeysDir != "" {

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,7 +126,7 @@ func TestCommandErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"token without a secret", map[string]string{}, []string{"token", "--user", "1"}, "PARLEY_JWT_SECRET"},
-		{"token without --user", secret, []string{"token"}, "--user"},
+		{"token without --user", secret, []string{"token"}, "--user is required"},
 		{"token with a bad user id", secret, []string{"token", "--user", "a:b"}, "--user"},
 		{"token with a bad domain", map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_DOMAIN_CLAIM": "d"},
 			[]string{"token", "--user", "1", "--domain", "Not A Handle"}, "--domain"},
@@ -145,6 +148,71 @@ func TestCommandErrors(t *testing.T) {
 				t.Errorf("stdout = %q, want nothing", out)
 			}
 		})
+	}
+}
+
+// TestCLIMessagesSpeakToUsers: --help succeeds and prints the usage, and no
+// error names a Go function or package.
+func TestCLIMessagesSpeakToUsers(t *testing.T) {
+	t.Parallel()
+	secret := map[string]string{"PARLEY_JWT_SECRET": testSecret}
+	for _, help := range []string{"--help", "-h"} {
+		out, errOut, err := runCLI(t, secret, "token", help)
+		if err != nil {
+			t.Errorf("token %s: err = %v, want success", help, err)
+		}
+		if out != "" || !strings.Contains(errOut, "-user") || strings.Contains(errOut+out, "help requested") {
+			t.Errorf("token %s: stdout %q stderr %q, want the usage and no \"help requested\"", help, out, errOut)
+		}
+	}
+	for _, args := range [][]string{{"token"}, {"token", "--user", "a:b"}, {"token", "--user", "1", "--domain", "Not A Handle"}} {
+		env := map[string]string{"PARLEY_JWT_SECRET": testSecret, "PARLEY_JWT_DOMAIN_CLAIM": "d"}
+		_, _, err := runCLI(t, env, args...)
+		if err == nil || strings.Contains(err.Error(), "chat.") || strings.Contains(err.Error(), "Parse") {
+			t.Errorf("%v: err = %v, want a message without Go names", args, err)
+		}
+	}
+}
+
+// TestStartupLogsAreStructured: with Redis unreachable the go-redis pool's
+// dial failures reach the structured log, never stderr as raw
+// "pool.go:NNN" lines; a misspelled PARLEY_* variable is warned about with
+// the variable it most likely meant. go-redis's default logger holds the
+// process's stderr from init, so the server runs in a child process (this
+// test binary again) whose whole stderr is read.
+func TestStartupLogsAreStructured(t *testing.T) {
+	if os.Getenv("PARLEY_TEST_MAIN_CHILD") == "1" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := run(ctx, nil, nil, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "run:", err)
+		}
+		os.Exit(0)
+	}
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now: every dial is refused
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStartupLogsAreStructured$")
+	cmd.Env = []string{"PARLEY_TEST_MAIN_CHILD=1", "PARLEY_REDIS_URL=redis://" + dead + "/0", "PARLEY_JWT_SECRET=" + testSecret,
+		"PARLEY_HTTP_ADDR=127.0.0.1:0", "PARLEY_METRICS_ADDR=", "PARLEY_JWT_SECRT=typo", "PATH=" + os.Getenv("PATH")}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.String())
+	}
+	logs := stderr.String()
+	if strings.Contains(logs, "pool.go") {
+		t.Errorf("raw go-redis lines on stderr:\n%s", logs)
+	}
+	if !strings.Contains(logs, `msg="redis client"`) || !strings.Contains(logs, "failed to dial") {
+		t.Errorf("the dial failures are not in the structured log:\n%s", logs)
+	}
+	if !strings.Contains(logs, "PARLEY_JWT_SECRT is not a Parley variable; did you mean PARLEY_JWT_SECRET?") {
+		t.Errorf("no warning for PARLEY_JWT_SECRT:\n%s", logs)
 	}
 }
 

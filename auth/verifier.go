@@ -89,6 +89,7 @@ type Verifier struct {
 	adminClaim  string
 	adminValue  string
 	maxBytes    int
+	audience    bool // an aud claim is required
 }
 
 // NewVerifier validates c and returns a Verifier. It fails when no or an
@@ -181,6 +182,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 		opts = append(opts, jwt.WithIssuer(c.Issuer))
 	}
 	if c.Audience != "" {
+		v.audience = true
 		opts = append(opts, jwt.WithAudience(c.Audience))
 	}
 	v.parser = jwt.NewParser(opts...)
@@ -197,37 +199,36 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		return Claims{}, ErrMissingToken
 	}
 	if len(token) > v.maxBytes {
-		return Claims{}, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, v.maxBytes)
+		return Claims{}, fmt.Errorf("%w: %w: longer than %d bytes", ErrInvalidToken, ErrTooLong, v.maxBytes)
 	}
 
 	mc := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(token, mc, v.keyFunc); err != nil {
-		if errors.Is(err, jwt.ErrTokenExpired) {
-			return Claims{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrExpiredToken, err)
-		}
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	keyAsked := false // the parser asks for the key only once the alg is allowed
+	keyFunc := func(t *jwt.Token) (any, error) { keyAsked = true; return v.keyFunc(t) }
+	if _, err := v.parser.ParseWithClaims(token, mc, keyFunc); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, v.why(err, mc, keyAsked), err)
 	}
 
 	var c Claims
 	var err error
 	if c.User, err = v.user(mc); err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Claims{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrNoUser, err)
 	}
 	if v.domainClaim != "" {
 		raw, ok := mc[v.domainClaim]
 		if !ok {
-			return Claims{}, fmt.Errorf("%w: no %q claim", ErrInvalidToken, v.domainClaim)
+			return Claims{}, fmt.Errorf("%w: %w: no %q claim", ErrInvalidToken, ErrNoDomain, v.domainClaim)
 		}
 		s, isString := raw.(string)
 		if !isString || s == "" {
-			return Claims{}, fmt.Errorf("%w: claim %q must be a non-empty string, got %#v", ErrInvalidToken, v.domainClaim, raw)
+			return Claims{}, fmt.Errorf("%w: %w: claim %q must be a non-empty string, got %#v", ErrInvalidToken, ErrNoDomain, v.domainClaim, raw)
 		}
 		c.Domain = s
 	}
 	c.Admin = v.isAdmin(mc)
 	exp, err := mc.GetExpirationTime()
 	if err != nil { // unreachable: the validator already read exp
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Claims{}, fmt.Errorf("%w: %w: %w", ErrInvalidToken, ErrBadClaims, err)
 	}
 	if exp != nil {
 		c.Expires = exp.Time
@@ -235,11 +236,41 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	return c, nil
 }
 
-// errCritical refuses a token whose header has a crit parameter: it names
-// extensions the verifier must understand (RFC 7515 §4.1.11), and Parley
-// implements none, so no crit value, not even an empty or malformed one,
-// can be honoured.
-var errCritical = errors.New(`header parameter "crit" names extensions Parley does not support`)
+// why maps a golang-jwt parse failure to the reason sentinel a client is
+// told. keyAsked reports whether the parser got past the alg allow-list;
+// mc holds the claims it decoded, if it got that far.
+func (v *Verifier) why(err error, mc jwt.MapClaims, keyAsked bool) error {
+	switch {
+	case errors.Is(err, ErrCritical):
+		return ErrCritical
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ErrMalformedToken
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && !keyAsked:
+		return ErrAlgorithm
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return ErrBadSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpiredToken
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ErrNotYetValid
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return ErrWrongIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return ErrWrongAudience
+	}
+	if errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+		// Only exp, aud and iss can be required, and the validator checks
+		// them in that order.
+		if _, has := mc["exp"]; !has {
+			return ErrNoExpiry
+		}
+		if _, has := mc["aud"]; !has && v.audience {
+			return ErrWrongAudience
+		}
+		return ErrWrongIssuer
+	}
+	return ErrBadClaims
+}
 
 // KeyFingerprint identifies the verifier's key without revealing it: the
 // SHA-256 of the HMAC secret or of the public key's PKIX encoding. Equal
@@ -261,7 +292,7 @@ func (v *Verifier) KeyFingerprint() [32]byte {
 // ever see the secret and asymmetric verification only the public key.
 func (v *Verifier) keyFunc(t *jwt.Token) (any, error) {
 	if _, ok := t.Header["crit"]; ok {
-		return nil, errCritical
+		return nil, ErrCritical
 	}
 	return v.key, nil
 }

@@ -55,6 +55,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrUnknownType is the cause of the Invalid error for a message type other
+// than text or image; the transports give it the seed's own code.
+var ErrUnknownType = errors.New("unknown message type")
+
 // E builds an *Error.
 func E(op string, k Kind, msg string, cause error) error {
 	return &Error{Op: op, Kind: k, Msg: msg, Err: cause}

@@ -118,7 +118,7 @@ func (c Content) validate(op string, l Limits) (Content, error) {
 		}
 		return c, validateImage(op, c.Image)
 	default:
-		return c, E(op, Invalid, `"type" must be "text" or "image"`, nil)
+		return c, E(op, Invalid, `"type" must be "text" or "image"`, ErrUnknownType)
 	}
 }
 

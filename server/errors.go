@@ -2,9 +2,11 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,31 +34,75 @@ var (
 	errOriginRefused = errors.New("origin not allowed")
 )
 
-// apiError is the seed's flat error envelope.
+// invalidTarget is a route the seed served for any conversation kind,
+// /api/<target>/<id>[/<messageId>], with a target other than user.
+type invalidTarget string
+
+func (t invalidTarget) Error() string { return fmt.Sprintf("Invalid target %q", string(t)) }
+
+// apiError is the seed's flat error envelope. Code and Name are the seed's
+// where the seed had the case (NOT_AUTHENTICATED UnauthenticatedError,
+// INVALID_TOKEN_ERR JsonWebTokenError, ...); Parley's own codes carry a
+// name derived from the code (TOO_MANY_REQUESTS -> TooManyRequestsError).
 type apiError struct {
 	Error   bool   `json:"error"`
 	Code    string `json:"code"`
+	Name    string `json:"name"`
 	Message string `json:"message"`
 	Status  int    `json:"status"`
+}
+
+// The seed's error names.
+const (
+	nameUnauthenticated = "UnauthenticatedError"
+	nameJWT             = "JsonWebTokenError"
+	nameExpired         = "TokenExpiredError"
+	nameArgument        = "ArgumentError"
+	nameRouteNotFound   = "RouteNotFoundError"
+	nameNotFound        = "NotFound"
+)
+
+// errorName derives the name of a Parley-only code: the code in
+// CamelCase, ending in Error (INTERNAL_ERROR -> InternalError).
+func errorName(code string) string {
+	var b strings.Builder
+	for _, w := range strings.Split(strings.ToLower(code), "_") {
+		if w != "" {
+			b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+		}
+	}
+	if !strings.HasSuffix(b.String(), "Error") {
+		b.WriteString("Error")
+	}
+	return b.String()
 }
 
 // classify is the only place that knows HTTP statuses and error codes. The
 // Socket.IO handshake reuses it, so both transports speak one vocabulary.
 func classify(err error) apiError {
 	e := func(status int, code, msg string) apiError {
-		return apiError{Error: true, Code: code, Message: msg, Status: status}
+		return apiError{Error: true, Code: code, Name: errorName(code), Message: msg, Status: status}
+	}
+	seed := func(status int, code, name, msg string) apiError {
+		return apiError{Error: true, Code: code, Name: name, Message: msg, Status: status}
 	}
 	switch {
 	case errors.Is(err, auth.ErrAmbiguousToken):
 		return e(http.StatusBadRequest, "AMBIGUOUS_TOKEN", "two different tokens in one request: send exactly one (X-Auth-Token, Authorization: Bearer or ?token=)")
 	case errors.Is(err, auth.ErrMissingToken):
-		return e(http.StatusUnauthorized, "UNAUTHORIZED", "missing token: send X-Auth-Token or Authorization: Bearer")
+		return seed(http.StatusUnauthorized, "NOT_AUTHENTICATED", nameUnauthenticated, "You are not authenticated: send X-Auth-Token or Authorization: Bearer")
 	case errors.Is(err, auth.ErrExpiredToken):
-		return e(http.StatusUnauthorized, "TOKEN_EXPIRED", "token expired")
-	case errors.Is(err, auth.ErrInvalidToken), errors.Is(err, errBadUserClaim):
-		return e(http.StatusUnauthorized, "UNAUTHORIZED", "invalid token")
-	case errors.Is(err, errOtherDomain):
-		return e(http.StatusUnauthorized, "UNAUTHORIZED", "token is not valid for this domain")
+		return seed(http.StatusUnauthorized, "INVALID_TOKEN_ERR", nameExpired, auth.Reason(err))
+	case errors.Is(err, auth.ErrNoUser), errors.Is(err, errBadUserClaim):
+		return seed(http.StatusUnauthorized, "INVALID_TOKEN_ERR", nameUnauthenticated, auth.Reason(auth.ErrNoUser))
+	case errors.Is(err, auth.ErrNoDomain), errors.Is(err, errOtherDomain):
+		return seed(http.StatusUnauthorized, "INVALID_TOKEN_ERR", nameUnauthenticated, "token is not valid for this domain")
+	case errors.Is(err, auth.ErrInvalidToken):
+		return seed(http.StatusUnauthorized, "INVALID_TOKEN_ERR", nameJWT, auth.Reason(err))
+	case errors.Is(err, chat.ErrUnknownType):
+		return seed(http.StatusBadRequest, "MESSAGES_INVALID_TYPE", nameArgument, chat.MessageOf(err))
+	case errors.As(err, new(invalidTarget)):
+		return seed(http.StatusBadRequest, "MESSAGES_INVALID_TARGET", nameArgument, err.Error())
 	case errors.Is(err, errTooLarge):
 		return e(http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", "request body too large")
 	case errors.Is(err, errTooManyPending):
@@ -68,16 +114,16 @@ func classify(err error) apiError {
 	case errors.Is(err, errNotJSON):
 		return e(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "request body must be application/json")
 	case errors.Is(err, errNoRoute):
-		return e(http.StatusNotFound, "NOT_FOUND", "route not found")
+		return seed(http.StatusNotFound, "NOT_FOUND", nameRouteNotFound, "route not found")
 	case errors.Is(err, errMethod):
 		return e(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed")
 	}
 	msg := chat.MessageOf(err)
 	switch chat.KindOf(err) {
 	case chat.Invalid:
-		return e(http.StatusBadRequest, "BAD_REQUEST", msg)
+		return seed(http.StatusBadRequest, "BAD_REQUEST", nameArgument, msg)
 	case chat.NotFound:
-		return e(http.StatusNotFound, "NOT_FOUND", msg)
+		return seed(http.StatusNotFound, "NOT_FOUND", nameNotFound, msg)
 	case chat.Forbidden:
 		return e(http.StatusForbidden, "FORBIDDEN", msg)
 	case chat.Conflict:

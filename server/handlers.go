@@ -85,6 +85,11 @@ func peerParam(c *gin.Context) (chat.UserID, error) { return chat.ParseUserID(c.
 // handleRoot serves GET /api/: a token check for clients.
 func handleRoot(r renderer) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if _, ok := c.Get(callerKey); !ok { // no token (optionalCaller)
+			c.JSON(http.StatusOK, gin.H{"authenticated": false, "success": true,
+				"message": "Welcome to a realtime chat API"})
+			return
+		}
 		cl := currentCaller(c)
 		c.JSON(http.StatusOK, gin.H{"authenticated": true, "success": true,
 			"message": "Authenticated as user " + string(cl.User) + " of domain " + string(cl.Domain),
@@ -210,8 +215,9 @@ func handleHistory(log *slog.Logger, chats messageStore, users userDirectory, r 
 		}
 		c.JSON(http.StatusOK, struct {
 			State    any           `json:"state"`
+			Entry    userJSON      `json:"entry"` // the seed's other user
 			Messages []messageJSON `json:"messages"`
-		}{state, msgs})
+		}{state, r.user(peer, found), msgs})
 	}
 }
 

@@ -94,6 +94,20 @@ func (a authenticator) authenticate(token, host string) (caller, error) {
 	return caller{Domain: d, User: user, Expires: claims.Expires, Admin: claims.Admin}, nil
 }
 
+// optionalCaller is requireCaller for GET /api/, which the seed answered
+// without a token too: no token leaves the request without a caller; a bad
+// token is still refused.
+func optionalCaller(log *slog.Logger, a authenticator) gin.HandlerFunc {
+	required := requireCaller(log, a, false)
+	return func(c *gin.Context) {
+		if token, err := auth.RequestToken(c.Request.Header); err == nil && strings.TrimSpace(token) == "" {
+			c.Next()
+			return
+		}
+		required(c)
+	}
+}
+
 // requireCaller authenticates every /api request. With queryToken, a
 // ?token= is a token source too (EventSource cannot set headers). Two
 // different tokens in one request are refused (auth.ErrAmbiguousToken).

@@ -3,6 +3,8 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -44,9 +46,9 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	r.GET("/demo", handleDemo(d.devTokens))
 	r.GET("/demo/dev.json", handleDevTokens(d.devTokens))
 
+	r.GET("/api", optionalCaller(d.log, d.auth), handleRoot(d.render))
+	r.GET("/api/", optionalCaller(d.log, d.auth), handleRoot(d.render))
 	api := r.Group("/api", requireCaller(d.log, d.auth, false))
-	api.GET("", handleRoot(d.render))
-	api.GET("/", handleRoot(d.render))
 	api.GET("/list", handleList(d.log, d.inboxes, d.users, d.render, d.limits))
 	api.GET("/user/:id", handleHistory(d.log, d.chats, d.users, d.render, d.limits))
 	api.POST("/user/:id", handleSend(d.log, d.chats, d.render, d.limits, d.rateLimited))
@@ -60,6 +62,42 @@ func addRoutes(r *gin.Engine, d routeDeps) {
 	api.DELETE("/block/:id", handleBlock(d.log, d.blocks, d.render, false))
 	api.DELETE("/admin/dm/:a/:b/:messageId", handleModerate(d.log, d.chats))
 
-	r.NoRoute(func(c *gin.Context) { writeError(c, d.log, errNoRoute) })
+	r.NoRoute(requireCallerForTarget(d.log, d.auth), func(c *gin.Context) { writeError(c, d.log, noRoute(c.Request.URL.Path)) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, d.log, errMethod) })
+}
+
+// noRoute is errNoRoute, or invalidTarget for a path of the seed's shape
+// /api/<target>/<id>[/<messageId>] whose target is none of Parley's own
+// (the seed answered GET /api/villain/1 with MESSAGES_INVALID_TARGET).
+func noRoute(path string) error {
+	if target, ok := seedTarget(path); ok {
+		return invalidTarget(target)
+	}
+	return errNoRoute
+}
+
+// apiPrefixes are the first segments of Parley's own /api routes.
+var apiPrefixes = []string{"user", "list", "block", "admin", "presence", "events"}
+
+func seedTarget(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/api/")
+	if !ok {
+		return "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") || slices.Contains(apiPrefixes, parts[0]) {
+		return "", false
+	}
+	return parts[0], true
+}
+
+// requireCallerForTarget authenticates a request that noRoute answers with
+// invalidTarget, as the seed did: without a token the answer is 401.
+func requireCallerForTarget(log *slog.Logger, a authenticator) gin.HandlerFunc {
+	auth := requireCaller(log, a, false)
+	return func(c *gin.Context) {
+		if _, ok := seedTarget(c.Request.URL.Path); ok {
+			auth(c)
+		}
+	}
 }

@@ -82,7 +82,7 @@ func TestErrors(t *testing.T) {
 		send("text one over the limit", `{"type":"text","text":"12345678901"}`, 400, "BAD_REQUEST"),
 		send("emoji one over the limit", `{"type":"text","text":"`+strings.Repeat("😀", 11)+`"}`, 400, "BAD_REQUEST"),
 		send("invalid UTF-8 body", "{\"type\":\"text\",\"text\":\"a\xffb\"}", 400, "BAD_REQUEST"),
-		send("unknown type", `{"type":"video","text":"hi"}`, 400, "BAD_REQUEST"),
+		send("unknown type", `{"type":"video","text":"hi"}`, 400, "MESSAGES_INVALID_TYPE"),
 		send("type is a number", `{"type":1,"text":"hi"}`, 400, "BAD_REQUEST"),
 		send("image javascript", `{"type":"image","image":"javascript:alert(1)"}`, 400, "BAD_REQUEST"),
 		send("image ftp", `{"type":"image","image":"ftp://cdn.example/a.png"}`, 400, "BAD_REQUEST"),
@@ -149,27 +149,27 @@ func TestErrors(t *testing.T) {
 		{"json-ish", call{method: "POST", path: "/api/user/2", token: u1, body: ok, contentType: "application/json-patch+json"}, 415, "UNSUPPORTED_MEDIA_TYPE"},
 		{"edit text/plain", call{method: "POST", path: "/api/user/2/" + m12, token: u1, body: `{"text":"x"}`, contentType: "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"},
 	}
-	tests = append(tests, auth("no token", "", "UNAUTHORIZED")...)
-	tests = append(tests, auth("blank token", "   ", "UNAUTHORIZED")...)
-	tests = append(tests, auth("garbage token", "garbage", "UNAUTHORIZED")...)
-	tests = append(tests, auth("three garbage segments", "a.b.c", "UNAUTHORIZED")...)
-	tests = append(tests, auth("expired", n.tok(t, 1, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}), "TOKEN_EXPIRED")...)
-	tests = append(tests, auth("wrong secret", signed(t, randomHex(t, 32), 1, nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("alg none", unsignedToken(map[string]any{"user_id": 1, "exp": time.Now().Add(time.Hour).Unix()}), "UNAUTHORIZED")...)
-	tests = append(tests, auth("alg HS512 not allowed", hs512, "UNAUTHORIZED")...)
-	tests = append(tests, auth("missing user claim", n.tok(t, nil, nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("user claim bool", n.tok(t, true, nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("user claim empty", n.tok(t, "", nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("user claim negative", n.tok(t, -1, nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("user claim fraction", n.tok(t, 1.5, nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("user claim object", n.tok(t, map[string]any{"id": 1}, nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("user claim not an id", n.tok(t, "a*b", nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("user claim too long", n.tok(t, long, nil), "UNAUTHORIZED")...)
-	tests = append(tests, auth("no exp", n.tok(t, 1, map[string]any{"exp": nil}), "UNAUTHORIZED")...)
-	tests = append(tests, auth("not yet valid", n.tok(t, 1, map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}), "UNAUTHORIZED")...)
-	tests = append(tests, auth("exp is a string", n.tok(t, 1, map[string]any{"exp": "tomorrow"}), "UNAUTHORIZED")...)
-	tests = append(tests, tc{"basic auth", call{method: "GET", path: "/api/list", header: map[string]string{"Authorization": "Basic " + u1}}, 401, "UNAUTHORIZED"})
-	tests = append(tests, tc{"bearer garbage", call{method: "GET", path: "/api/list", header: map[string]string{"Authorization": "Bearer x.y.z"}}, 401, "UNAUTHORIZED"})
+	tests = append(tests, auth("no token", "", "NOT_AUTHENTICATED")...)
+	tests = append(tests, auth("blank token", "   ", "NOT_AUTHENTICATED")...)
+	tests = append(tests, auth("garbage token", "garbage", "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("three garbage segments", "a.b.c", "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("expired", n.tok(t, 1, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("wrong secret", signed(t, randomHex(t, 32), 1, nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("alg none", unsignedToken(map[string]any{"user_id": 1, "exp": time.Now().Add(time.Hour).Unix()}), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("alg HS512 not allowed", hs512, "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("missing user claim", n.tok(t, nil, nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("user claim bool", n.tok(t, true, nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("user claim empty", n.tok(t, "", nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("user claim negative", n.tok(t, -1, nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("user claim fraction", n.tok(t, 1.5, nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("user claim object", n.tok(t, map[string]any{"id": 1}, nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("user claim not an id", n.tok(t, "a*b", nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("user claim too long", n.tok(t, long, nil), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("no exp", n.tok(t, 1, map[string]any{"exp": nil}), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("not yet valid", n.tok(t, 1, map[string]any{"nbf": time.Now().Add(time.Hour).Unix()}), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, auth("exp is a string", n.tok(t, 1, map[string]any{"exp": "tomorrow"}), "INVALID_TOKEN_ERR")...)
+	tests = append(tests, tc{"basic auth", call{method: "GET", path: "/api/list", header: map[string]string{"Authorization": "Basic " + u1}}, 401, "NOT_AUTHENTICATED"})
+	tests = append(tests, tc{"bearer garbage", call{method: "GET", path: "/api/list", header: map[string]string{"Authorization": "Bearer x.y.z"}}, 401, "INVALID_TOKEN_ERR"})
 
 	fivexx := 0
 	for _, tt := range tests {

@@ -415,8 +415,11 @@ func wantError(t testing.TB, r reply, status int, code string) {
 	if r.obj == nil {
 		t.Fatalf("body %q is not a JSON object", r.raw)
 	}
-	wantKeys(t, "error envelope", r.obj, "error", "code", "message", "status")
+	wantKeys(t, "error envelope", r.obj, "error", "code", "name", "message", "status")
 	wantBool(t, "error", r.obj["error"], true)
+	if m, ok := r.obj["name"].(string); !ok || !strings.HasSuffix(m, "Error") && m != "NotFound" {
+		t.Errorf("name = %#v, want a name ending in Error (or the seed's NotFound)", r.obj["name"])
+	}
 	wantString(t, "code", r.obj["code"], code)
 	wantNumber(t, "status", r.obj["status"], fmt.Sprint(r.status))
 	if m, ok := r.obj["message"].(string); !ok || m == "" {

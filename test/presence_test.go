@@ -208,7 +208,7 @@ func TestPresenceQuery(t *testing.T) {
 			wantError(t, n.get(t, tok, "/api/presence"+tt.query), 400, "BAD_REQUEST")
 		})
 	}
-	wantError(t, n.get(t, "", "/api/presence?ids=1"), 401, "UNAUTHORIZED")
+	wantError(t, n.get(t, "", "/api/presence?ids=1"), 401, "NOT_AUTHENTICATED")
 
 	// User 7 of another domain is online; 7 of this domain is not.
 	dial(t, n, n.tok(t, 7, map[string]any{"dom": testutil.Domain(t)}))

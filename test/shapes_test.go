@@ -86,7 +86,9 @@ func TestSeedShapes(t *testing.T) {
 	// The history, oldest first, authors as user objects.
 	r = n.get(t, u2, "/api/user/388636")
 	mustStatus(t, r, http.StatusOK)
-	wantKeys(t, "history", r.obj, "state", "messages")
+	wantKeys(t, "history", r.obj, "state", "entry", "messages")
+	wantKeys(t, "history entry", obj(t, r.obj, "entry"), "id", "username", "role")
+	wantNumber(t, "history entry.id", obj(t, r.obj, "entry")["id"], "388636")
 	hs := obj(t, r.obj, "state")
 	wantKeys(t, "history state", hs, "key", "page", "per_page", "total", "total_pages", "next", "prev")
 	wantString(t, "history state.key", hs["key"], convKey)

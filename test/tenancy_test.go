@@ -100,11 +100,11 @@ func TestDomainClaim(t *testing.T) {
 	}
 	// A token for tenb on a.example is refused, and writes nothing.
 	before := redisSnapshot(t, n.rdb, n.prefix)
-	wantError(t, send(n.tok(t, 1, map[string]any{"dom": "tenb"}), "a.example"), 401, "UNAUTHORIZED")
-	wantError(t, n.do(t, call{method: "GET", path: "/api/list", token: n.tok(t, 1, map[string]any{"dom": "tena"}), host: "b.example"}), 401, "UNAUTHORIZED")
+	wantError(t, send(n.tok(t, 1, map[string]any{"dom": "tenb"}), "a.example"), 401, "INVALID_TOKEN_ERR")
+	wantError(t, n.do(t, call{method: "GET", path: "/api/list", token: n.tok(t, 1, map[string]any{"dom": "tena"}), host: "b.example"}), 401, "INVALID_TOKEN_ERR")
 	// A domain claim of the wrong type or shape is refused.
-	wantError(t, send(n.tok(t, 1, map[string]any{"dom": 5}), "a.example"), 401, "UNAUTHORIZED")
-	wantError(t, send(n.tok(t, 1, map[string]any{"dom": "Bad:Dom"}), "unmapped.example"), 401, "UNAUTHORIZED")
+	wantError(t, send(n.tok(t, 1, map[string]any{"dom": 5}), "a.example"), 401, "INVALID_TOKEN_ERR")
+	wantError(t, send(n.tok(t, 1, map[string]any{"dom": "Bad:Dom"}), "unmapped.example"), 401, "INVALID_TOKEN_ERR")
 	if d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix)); d != "" {
 		t.Errorf("refused tokens changed Redis:\n%s", d)
 	}
@@ -120,7 +120,7 @@ func TestDomainClaim(t *testing.T) {
 	// required once configured).
 	before = redisSnapshot(t, n.rdb, n.prefix)
 	for _, host := range []string{"b.example", "a.example", "unmapped.example", ""} {
-		wantError(t, send(n.tok(t, 1, map[string]any{"dom": nil}), host), 401, "UNAUTHORIZED")
+		wantError(t, send(n.tok(t, 1, map[string]any{"dom": nil}), host), 401, "INVALID_TOKEN_ERR")
 	}
 	if d := diffSnapshots(before, redisSnapshot(t, n.rdb, n.prefix)); d != "" {
 		t.Errorf("tokens without a domain claim changed Redis:\n%s", d)

@@ -185,7 +185,7 @@ func TestTypingRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			wantError(t, n.do(t, call{method: "POST", path: tt.path, token: t1}), tt.status, tt.code)
 			ack := typingAck(t, u1, tt.to)
-			wantKeys(t, "ack", ack, "error", "code", "message", "status")
+			wantKeys(t, "ack", ack, "error", "code", "name", "message", "status")
 			wantString(t, "ack.code", ack["code"], tt.code)
 			wantNumber(t, "ack.status", ack["status"], fmt.Sprint(tt.status))
 		})
@@ -212,7 +212,7 @@ func TestTypingRefusals(t *testing.T) {
 	t.Run("REST bodies", func(t *testing.T) {
 		wantError(t, n.do(t, call{method: "POST", path: "/api/user/2/typing", token: t1, body: "x", contentType: "text/plain"}), 415, "UNSUPPORTED_MEDIA_TYPE")
 		wantError(t, n.do(t, call{method: "POST", path: "/api/user/2/typing", token: t1, body: "[1]"}), 400, "BAD_REQUEST")
-		wantError(t, n.do(t, call{method: "POST", path: "/api/user/2/typing"}), 401, "UNAUTHORIZED")
+		wantError(t, n.do(t, call{method: "POST", path: "/api/user/2/typing"}), 401, "NOT_AUTHENTICATED")
 		mustStatus(t, n.do(t, call{method: "POST", path: "/api/user/2/typing", token: t1, body: `{"extra":1}`}), http.StatusOK)
 	})
 }

@@ -48,6 +48,7 @@ func TestUserAPIObjectsAreVerbatim(t *testing.T) {
 	}
 	wantUser("messages[0].author", obj(t, msgs[0], "author"), "388636")
 	wantUser("messages[1].author", obj(t, msgs[1], "author"), "524376")
+	wantUser("entry", obj(t, r.obj, "entry"), "524376") // the seed's other user
 
 	r = n.get(t, u1, "/api/list")
 	mustStatus(t, r, http.StatusOK)

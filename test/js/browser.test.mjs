@@ -174,7 +174,7 @@ test('page with a bad token gets connect_error unauthorized', async () => {
     await page.waitForFunction(() => document.body.dataset.state, null, { timeout: 10_000 });
     assert.equal(await page.evaluate(() => document.body.dataset.error), 'unauthorized');
     assert.deepEqual(JSON.parse(await page.evaluate(() => document.body.dataset.errorData)),
-      { error: true, code: 'UNAUTHORIZED', message: 'invalid token', status: 401 });
+      { error: true, code: 'INVALID_TOKEN_ERR', name: 'JsonWebTokenError', message: 'token is malformed (not a JWT)', status: 401 });
   } finally {
     await page.close();
   }

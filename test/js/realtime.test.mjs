@@ -86,8 +86,8 @@ describe('handshake auth', () => {
     const err = await refused({});
     assert.equal(err.message, 'unauthorized');
     assert.deepEqual(err.data, {
-      error: true, code: 'UNAUTHORIZED', status: 401,
-      message: 'missing token: send X-Auth-Token or Authorization: Bearer',
+      error: true, code: 'NOT_AUTHENTICATED', name: 'UnauthenticatedError', status: 401,
+      message: 'You are not authenticated: send X-Auth-Token or Authorization: Bearer',
     });
   });
 
@@ -95,21 +95,26 @@ describe('handshake auth', () => {
     const forged = signToken('not-the-secret-not-the-secret-not', { user_id: 1, exp: Math.floor(Date.now() / 1000) + 3600 });
     const err = await refused({ auth: { token: forged } });
     assert.equal(err.message, 'unauthorized');
-    assert.deepEqual(err.data, { error: true, code: 'UNAUTHORIZED', message: 'invalid token', status: 401 });
+    assert.deepEqual(err.data, {
+      error: true, code: 'INVALID_TOKEN_ERR', name: 'JsonWebTokenError', message: 'token signature is invalid', status: 401,
+    });
   });
 
   test('garbage token is refused', async () => {
     const err = await refused({ auth: { token: 'not.a.jwt' } });
     assert.equal(err.message, 'unauthorized');
     assert.equal(err.data.status, 401);
-    assert.equal(err.data.code, 'UNAUTHORIZED');
+    assert.equal(err.data.code, 'INVALID_TOKEN_ERR');
+    assert.equal(err.data.name, 'JsonWebTokenError');
     assert.equal(err.data.error, true);
   });
 
   test('expired token is refused with "token expired"', async () => {
     const err = await refused({ auth: { token: srv.token(1, -60) } });
     assert.equal(err.message, 'token expired');
-    assert.deepEqual(err.data, { error: true, code: 'TOKEN_EXPIRED', message: 'token expired', status: 401 });
+    assert.deepEqual(err.data, {
+      error: true, code: 'INVALID_TOKEN_ERR', name: 'TokenExpiredError', message: 'token expired', status: 401,
+    });
   });
 });
 
