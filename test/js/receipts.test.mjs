@@ -89,7 +89,7 @@ test('a blocked sender gets 403 and the blocker receives nothing', async () => {
   assert.equal((await srv.rest('POST', '/api/block/301', srv.token(302))).status, 200);
   const r = await srv.rest('POST', '/api/user/302', srv.token(301), { text: 'let me in' });
   assert.equal(r.status, 403);
-  assert.deepEqual(Object.keys(r.body).sort(), ['code', 'error', 'message', 'status']);
+  assert.deepEqual(Object.keys(r.body).sort(), ['code', 'error', 'message', 'name', 'status']);
   await sleep(300);
   assert.deepEqual(b.log, []);
 });
