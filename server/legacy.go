@@ -173,4 +173,3 @@ func socketHost(s *socket.Socket) string {
 	}
 	return ""
 }
-

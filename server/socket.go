@@ -95,7 +95,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 		pending:    pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout},
 		pollingMax: o.pollingMaxPackets,
 		queue:      o.queue.withDefaults(), closedSlow: o.closedSlow,
-		legacy:     legacyMode{on: o.legacy, window: legacyAuthWindow}}
+		legacy: legacyMode{on: o.legacy, window: legacyAuthWindow}}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
 	}
