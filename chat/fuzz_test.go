@@ -53,14 +53,27 @@ func FuzzKeys(f *testing.F) {
 		if (a == b) != (keys.ClientID(dom, ids[0], a) == keys.ClientID(dom, ids[0], b)) {
 			t.Fatalf("client ids %q and %q: keys not one per id", a, b)
 		}
-		for _, k := range all {
-			if !strings.HasPrefix(k, prefix+string(dom)+":") {
-				t.Fatalf("key %q is outside %s%s:", k, prefix, dom)
+		for i, k := range all {
+			if !strings.HasPrefix(k, prefix+"{"+string(dom)+":") {
+				t.Fatalf("key %q is outside %s{%s:", k, prefix, dom)
 			}
-			if strings.ContainsAny(k, "*{} ?[]\\\n\r\t") {
-				t.Fatalf("key %q holds a pattern, slot or space character", k)
+			// Exactly one hash tag, the one Keys put: the conversation's for
+			// its keys, the user's for theirs.
+			tag, rest, ok := strings.Cut(strings.TrimPrefix(k, prefix+"{"), "}")
+			if !ok || strings.ContainsAny(tag, "{}") || strings.ContainsAny(rest, "{}") {
+				t.Fatalf("key %q does not hold exactly one hash tag", k)
 			}
-			if strings.Count(k, ":") > strings.Count(prefix, ":")+3 {
+			want := conv1.Key()
+			if i >= 3 {
+				want = string(dom) + ":u:" + string(ids[map[int]int{3: 0, 4: 1, 5: 0}[i]])
+			}
+			if tag != want {
+				t.Fatalf("key %q has hash tag %q, want %q", k, tag, want)
+			}
+			if strings.ContainsAny(k, "*? []\\\n\r\t") {
+				t.Fatalf("key %q holds a pattern or space character", k)
+			}
+			if strings.Count(k, ":") > strings.Count(prefix, ":")+4 {
 				t.Fatalf("key %q has too many ':' separators", k)
 			}
 		}

@@ -68,55 +68,63 @@ func InboxKey(d Domain, u UserID) string { return string(d) + ":inbox:" + string
 // All parts come from validated ids and domains, which cannot hold ':', '*'
 // or '{', or are hashed (client ids), so nothing from a request reaches a
 // key name verbatim or outside its own domain.
+//
+// Every key carries a Redis Cluster hash tag (the part in braces), so the
+// keys one atomic step touches share a slot: a conversation's keys are
+// tagged by the conversation, "{<domain>:dm:<lo>-<hi>}", a user's by the
+// user, "{<domain>:u:<id>}", a node's by the node. The prefix cannot hold
+// '{' or '}' (config refuses it), so the tag is always the one Parley put.
 type Keys struct{ Prefix string }
 
+// conv is the common start of a conversation's keys.
+func (k Keys) conv(c Conversation) string { return k.Prefix + "{" + c.Key() + "}" }
+
+// user is the common start of u's keys.
+func (k Keys) user(d Domain, u UserID) string {
+	return k.Prefix + "{" + string(d) + ":u:" + string(u) + "}"
+}
+
 // DM is the sorted set of message ids, scored by a per-conversation sequence.
-func (k Keys) DM(c Conversation) string { return k.Prefix + c.Key() }
+func (k Keys) DM(c Conversation) string { return k.conv(c) }
 
 // Messages is the hash of message id -> message JSON.
-func (k Keys) Messages(c Conversation) string { return k.DM(c) + ":msgs" }
+func (k Keys) Messages(c Conversation) string { return k.conv(c) + ":msgs" }
 
 // Seq is the counter that numbers the conversation's messages.
-func (k Keys) Seq(c Conversation) string { return k.DM(c) + ":seq" }
+func (k Keys) Seq(c Conversation) string { return k.conv(c) + ":seq" }
 
 // TimeIndex is the sorted set of message ids scored by their epoch ms, for
 // reads by time window; the send and delete scripts keep it in step with DM.
-func (k Keys) TimeIndex(c Conversation) string { return k.DM(c) + ":ts" }
+func (k Keys) TimeIndex(c Conversation) string { return k.conv(c) + ":ts" }
 
 // Inbox is the sorted set of "user-<peer>" members scored by the epoch ms of
 // the conversation's latest message.
-func (k Keys) Inbox(d Domain, u UserID) string { return k.Prefix + InboxKey(d, u) }
+func (k Keys) Inbox(d Domain, u UserID) string { return k.user(d, u) + ":inbox" }
 
 // EventLog is u's event stream: every event delivered to u, numbered by
 // EventSeq, capped by count and age. Its name is also the pub/sub channel
-// the same events are published on.
-func (k Keys) EventLog(d Domain, u UserID) string {
-	return k.Prefix + string(d) + ":events:" + string(u)
-}
+// the same events are published on (in u's slot, for sharded pub/sub).
+func (k Keys) EventLog(d Domain, u UserID) string { return k.user(d, u) + ":events" }
 
 // EventSeq is u's event counter; it is never trimmed, so ids never repeat.
 func (k Keys) EventSeq(d Domain, u UserID) string { return k.EventLog(d, u) + ":seq" }
 
 // Blocks is the set of users u has blocked.
-func (k Keys) Blocks(d Domain, u UserID) string { return k.Prefix + string(d) + ":blocks:" + string(u) }
+func (k Keys) Blocks(d Domain, u UserID) string { return k.user(d, u) + ":blocks" }
 
 // WriteBucket is u's token bucket for every write toward another user but
 // sends (edit, seen, read, typing, delete).
-func (k Keys) WriteBucket(d Domain, u UserID) string {
-	return k.Prefix + string(d) + ":rate:write:" + string(u)
-}
+func (k Keys) WriteBucket(d Domain, u UserID) string { return k.user(d, u) + ":rate:write" }
 
 // Read is u's hash of read horizons: peer -> "<seq>:<message id>:<epoch ms>".
-func (k Keys) Read(d Domain, u UserID) string { return k.Prefix + string(d) + ":read:" + string(u) }
+func (k Keys) Read(d Domain, u UserID) string { return k.user(d, u) + ":read" }
 
 // Unread is u's total of unread messages over all conversations, kept by
 // the scripts that send, read and delete.
-func (k Keys) Unread(d Domain, u UserID) string { return k.Prefix + string(d) + ":unread:" + string(u) }
+func (k Keys) Unread(d Domain, u UserID) string { return k.user(d, u) + ":unread" }
 
 // SendBucket is u's send rate-limit token bucket.
-func (k Keys) SendBucket(d Domain, u UserID) string {
-	return k.Prefix + string(d) + ":rate:send:" + string(u)
-}
+func (k Keys) SendBucket(d Domain, u UserID) string { return k.user(d, u) + ":rate:send" }
 
 // ClientID records u's send with client id cid for the idempotency window.
 // The client id is free text from the request, so the key holds its
@@ -125,8 +133,31 @@ func (k Keys) SendBucket(d Domain, u UserID) string {
 // Cluster slot.
 func (k Keys) ClientID(d Domain, u UserID, cid string) string {
 	sum := sha256.Sum256([]byte(cid))
-	return k.Prefix + string(d) + ":cid:" + string(u) + ":" + hex.EncodeToString(sum[:])
+	return k.user(d, u) + ":cid:" + hex.EncodeToString(sum[:])
 }
+
+// Typing is the key that rate-limits from's typing announcements to to; it
+// expires after one interval.
+func (k Keys) Typing(d Domain, from, to UserID) string {
+	return k.user(d, from) + ":typing:" + string(to)
+}
+
+// PresenceNodes is the sorted set of the nodes u is connected to, scored by
+// the expiry of each node's claim on u.
+func (k Keys) PresenceNodes(d Domain, u UserID) string { return k.user(d, u) + ":presence" }
+
+// PresenceAt is the epoch ms u came online (while online) or was last seen.
+func (k Keys) PresenceAt(d Domain, u UserID) string { return k.user(d, u) + ":presence:at" }
+
+// Nodes is the registry of live nodes, scored by their last heartbeat.
+func (k Keys) Nodes() string { return k.Prefix + "{nodes}" }
+
+// NodeUsers is the set of "<domain>:<user>" members a node holds.
+func (k Keys) NodeUsers(node string) string { return k.Prefix + "{node:" + node + "}:users" }
+
+// NodeClaim is a dead node's users while a sweeper evicts them; it shares
+// the node's slot, so NodeUsers can be renamed to it.
+func (k Keys) NodeClaim(node string) string { return k.NodeUsers(node) + ":claimed" }
 
 // ReadyProbe is the key readiness probes with SET XX: nothing creates it,
 // so the probe tests that Redis accepts writes without writing.

@@ -82,9 +82,3 @@ func (t *Typing) Announce(ctx context.Context, d Domain, from, to UserID) (until
 	}
 	return until, nil
 }
-
-// Typing is the key that rate-limits from's typing announcements to to; it
-// expires after one interval.
-func (k Keys) Typing(d Domain, from, to UserID) string {
-	return k.Prefix + string(d) + ":typing:" + string(from) + ":" + string(to)
-}

@@ -74,15 +74,14 @@ func (t *Tracker) stripe(m string) *sync.Mutex {
 	return &t.stripes[h.Sum32()%uint32(len(t.stripes))]
 }
 
-// The presence keyspace. Node keys use '.', which no domain handle holds,
-// so they can never meet a domain's keys.
-func (t *Tracker) nodes() string                { return t.keys.Prefix + "presence.nodes" }
-func (t *Tracker) nodeUsers(node string) string { return t.keys.Prefix + "presence.node:" + node }
-func (t *Tracker) claimed(node string) string   { return t.nodeUsers(node) + ":claimed" }
+// The presence keyspace lives in chat.Keys with the rest.
+func (t *Tracker) nodes() string                { return t.keys.Nodes() }
+func (t *Tracker) nodeUsers(node string) string { return t.keys.NodeUsers(node) }
+func (t *Tracker) claimed(node string) string   { return t.keys.NodeClaim(node) }
 func (t *Tracker) userNodes(d chat.Domain, u chat.UserID) string {
-	return t.keys.Prefix + string(d) + ":presence:" + string(u)
+	return t.keys.PresenceNodes(d, u)
 }
-func (t *Tracker) userAt(d chat.Domain, u chat.UserID) string { return t.userNodes(d, u) + ":at" }
+func (t *Tracker) userAt(d chat.Domain, u chat.UserID) string { return t.keys.PresenceAt(d, u) }
 
 // member names u of d in a node's user set; neither part holds ':'.
 func member(d chat.Domain, u chat.UserID) string { return string(d) + ":" + string(u) }

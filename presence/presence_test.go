@@ -312,7 +312,7 @@ func TestDeadNodeSwept(t *testing.T) {
 			if got := w.drain(); len(got) != 0 {
 				t.Errorf("events %v on a later sweep, want none", got)
 			}
-			if n, _ := w.rdb.Exists(ctx, w.keys.Prefix+"presence.node:A", w.keys.Prefix+"presence.node:A:claimed").Result(); n != 0 {
+			if n, _ := w.rdb.Exists(ctx, w.keys.NodeUsers("A"), w.keys.NodeClaim("A")).Result(); n != 0 {
 				t.Errorf("%d keys of node A left", n)
 			}
 		})
@@ -415,7 +415,7 @@ func TestCloseAnnouncesOffline(t *testing.T) {
 	if err := a.Connect(ctx, w.domain, "2"); err != nil || w.lookup(b, "2").Online {
 		t.Errorf("Connect after Close registered the user (err %v)", err)
 	}
-	if n, _ := w.rdb.ZCard(ctx, w.keys.Prefix+"presence.nodes").Result(); n != 1 {
+	if n, _ := w.rdb.ZCard(ctx, w.keys.Nodes()).Result(); n != 1 {
 		t.Errorf("registry holds %d nodes, want B only", n)
 	}
 }

@@ -124,7 +124,7 @@ func assertAllConsistent(t *testing.T, n *node) map[string]int {
 			}
 		}
 	}
-	for key := range redisSnapshot(t, n.rdb, n.prefix+n.domain+":dm:") {
+	for key := range redisSnapshot(t, n.rdb, n.prefix+"{"+n.domain+":dm:") {
 		if !known[key] {
 			t.Errorf("unexpected key %s", key)
 		}

@@ -441,7 +441,7 @@ func redisSnapshot(t testing.TB, rdb *redis.Client, prefix string) map[string]st
 	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
-		if strings.HasPrefix(key, prefix+"presence.") || strings.Contains(key, ":presence:") {
+		if strings.HasPrefix(key, prefix+"{node") || strings.Contains(key, ":presence") {
 			continue
 		}
 		typ := rdb.Type(ctx, key).Val()

@@ -58,7 +58,7 @@ func TestIDsSortNumericallyInKeys(t *testing.T) {
 		r := n.send(t, n.tok(t, tt.from, nil), tt.to, map[string]any{"type": "text", "text": "hi"})
 		mustStatus(t, r, http.StatusCreated)
 		wantString(t, "key", obj(t, r.obj, "state")["key"], n.domain+":"+tt.want)
-		if got := n.rdb.Exists(t.Context(), n.prefix+n.domain+":"+tt.want).Val(); got != 1 {
+		if got := n.rdb.Exists(t.Context(), n.prefix+"{"+n.domain+":"+tt.want+"}").Val(); got != 1 {
 			t.Errorf("Redis key %s%s:%s missing", n.prefix, n.domain, tt.want)
 		}
 	}

@@ -194,7 +194,7 @@ func TestUnknownFieldsAreIgnored(t *testing.T) {
 		t.Error("client chose the message id")
 	}
 	wantTimestamp(t, "timestamp", entry["timestamp"])
-	raw := n.rdb.HGet(t.Context(), n.prefix+n.domain+":dm:1-2:msgs", id).Val()
+	raw := n.rdb.HGet(t.Context(), n.prefix+"{"+n.domain+":dm:1-2}:msgs", id).Val()
 	stored := decodeReply(t, 0, nil, []byte(raw)).obj
 	wantKeys(t, "stored message", stored, "id", "author", "epoch", "type", "text")
 	wantString(t, "stored author", stored["author"], "1")

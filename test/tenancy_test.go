@@ -73,9 +73,9 @@ func TestDomainsAreDisjoint(t *testing.T) {
 	var a, b int
 	for key := range snap {
 		switch {
-		case strings.HasPrefix(key, n.prefix+"tena:"):
+		case strings.HasPrefix(key, n.prefix+"{tena:"):
 			a++
-		case strings.HasPrefix(key, n.prefix+"tenb:"):
+		case strings.HasPrefix(key, n.prefix+"{tenb:"):
 			b++
 		default:
 			t.Errorf("key %s is outside both domains", key)
@@ -86,7 +86,7 @@ func TestDomainsAreDisjoint(t *testing.T) {
 	}
 	// dm, msgs, seq, time index, two inboxes, each user's event log and
 	// counter, the sender's read horizons and the recipient's unread total
-	if got := len(redisSnapshot(t, n.rdb, n.prefix+"tena:")); got != 12 {
+	if got := len(redisSnapshot(t, n.rdb, n.prefix+"{tena:")); got != 12 {
 		t.Errorf("tena has %d keys, want 12", got)
 	}
 }
@@ -133,10 +133,10 @@ func TestDomainClaim(t *testing.T) {
 	for key := range redisSnapshot(t, n.rdb, n.prefix) {
 		ok := false
 		for _, d := range []string{"tena", "tenb", "tenc", n.domain} {
-			ok = ok || strings.HasPrefix(key, n.prefix+d+":")
+			ok = ok || strings.HasPrefix(key, n.prefix+"{"+d+":")
 		}
 		if !ok {
-			t.Errorf("key %s is not under <prefix><domain>:", key)
+			t.Errorf("key %s is not under <prefix>{<domain>:", key)
 		}
 	}
 	for _, d := range []string{"tena", "tenb", "tenc", n.domain} {
