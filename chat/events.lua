@@ -1,4 +1,18 @@
--- Prelude shared by every script that writes a conversation (prepended in Go).
+-- Prelude shared by every script that writes a conversation or a user's
+-- events (prepended in Go, after the line `local PUBLISH_CMD = 'SPUBLISH'`
+-- or `'PUBLISH'` that Go writes from Keys.Sharded).
+
+-- publish sends payload on channel: with SPUBLISH (sharded pub/sub: the
+-- channel is in the slot of the script's keys, so only that shard's
+-- subscribers see it) or PUBLISH (the embedded store, which has no sharded
+-- pub/sub). Every publication of a chat script goes through here.
+local function publish(channel, payload)
+  redis.call(PUBLISH_CMD, channel, payload)
+end
+
+-- int writes an integer as a command argument (the embedded store takes
+-- no Lua number there).
+local function int(n) return string.format('%d', n) end
 
 -- next_counter is one more than the larger of the counter at key (missing:
 -- 0) and floor, and stores it at key. A counter that was lost (evicted, a
@@ -58,7 +72,7 @@ local function append_event(seq_key, log_key, etype, peer, ts, fields, max_len, 
   end
   if keep_from then redis.call('XTRIM', log_key, 'MINID', keep_from .. '-0') end
   redis.call('PEXPIRE', log_key, max_age)
-  redis.call('PUBLISH', log_key, ev)
+  publish(log_key, ev)
   return n
 end
 

@@ -55,6 +55,8 @@ func refusal(op, rateMsg string, res any) error {
 		return errBlockedBy
 	case "blocking":
 		return errBlocking
+	case "conflict":
+		return errClientIDReused
 	case "rate":
 		var ms int64
 		if len(r) > 1 {
@@ -64,6 +66,10 @@ func refusal(op, rateMsg string, res any) error {
 	}
 	return nil
 }
+
+// errClientIDReused answers a send whose client id the sender used for
+// another message within the window.
+var errClientIDReused = E("chat.Send", Conflict, `"client_id" was already used for a different message`, nil)
 
 // replyInt reads a script's integer reply.
 func replyInt(op string, res any) (int64, error) {

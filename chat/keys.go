@@ -3,6 +3,7 @@ package chat
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 )
 
@@ -74,7 +75,13 @@ func InboxKey(d Domain, u UserID) string { return string(d) + ":inbox:" + string
 // tagged by the conversation, "{<domain>:dm:<lo>-<hi>}", a user's by the
 // user, "{<domain>:u:<id>}", a node's by the node. The prefix cannot hold
 // '{' or '}' (config refuses it), so the tag is always the one Parley put.
-type Keys struct{ Prefix string }
+type Keys struct {
+	Prefix string
+	// Sharded makes the scripts publish with SPUBLISH (sharded pub/sub,
+	// Redis >= 7, single or cluster) and the hub subscribe with SSUBSCRIBE;
+	// false (the embedded store, which has none) uses PUBLISH/SUBSCRIBE.
+	Sharded bool
+}
 
 // conv is the common start of a conversation's keys.
 func (k Keys) conv(c Conversation) string { return k.Prefix + "{" + c.Key() + "}" }
@@ -126,15 +133,61 @@ func (k Keys) Unread(d Domain, u UserID) string { return k.user(d, u) + ":unread
 // SendBucket is u's send rate-limit token bucket.
 func (k Keys) SendBucket(d Domain, u UserID) string { return k.user(d, u) + ":rate:send" }
 
-// ClientID records u's send with client id cid for the idempotency window.
-// The client id is free text from the request, so the key holds its
-// SHA-256 (hex), never the id itself: the same id always names the same
-// key, and no ':', '*' or '{' a client sends can shape a key or pick a
-// Cluster slot.
+// ClientID records u's send with client id cid for the idempotency
+// window, in u's slot: the fingerprint of what the first send asked for,
+// so reusing the id for another message (another recipient, so another
+// conversation) is a Conflict. The client id is free text from the
+// request, so the key holds its SHA-256 (hex), never the id itself: the
+// same id always names the same key, and no ':', '*' or '{' a client
+// sends can shape a key or pick a Cluster slot.
 func (k Keys) ClientID(d Domain, u UserID, cid string) string {
 	sum := sha256.Sum256([]byte(cid))
 	return k.user(d, u) + ":cid:" + hex.EncodeToString(sum[:])
 }
+
+// ConvClientID is the full record of from's send with client id cid in
+// conv (the message, its seq and op), in the conversation's slot, so the
+// send's conversation step recognises a retry in the same atomic step
+// that stores the message. Hashed like ClientID, with the sender.
+func (k Keys) ConvClientID(conv Conversation, from UserID, cid string) string {
+	sum := sha256.Sum256([]byte(string(from) + "\x00" + cid))
+	return k.conv(conv) + ":cid:" + hex.EncodeToString(sum[:])
+}
+
+// Ops numbers the conversation's ops: every change (send, edit, delete,
+// read receipt) is op n of its conversation, applied to each participant
+// in order (see Applied).
+func (k Keys) Ops(c Conversation) string { return k.conv(c) + ":ops" }
+
+// Fanout is the hash of op number -> op JSON (each participant's effects)
+// of the conversation's ops not yet applied to every participant; an op
+// leaves it when its fan-out is done.
+func (k Keys) Fanout(c Conversation) string { return k.conv(c) + ":fanout" }
+
+// Pending is the sorted set of the conversation's op numbers (scored by
+// the number) whose fan-out is not done yet.
+func (k Keys) Pending(c Conversation) string { return k.conv(c) + ":pending" }
+
+// Lease is held (SET NX PX) by the node repairing the conversation's
+// pending ops, so two repair loops do not do the same work twice.
+func (k Keys) Lease(c Conversation) string { return k.conv(c) + ":lease" }
+
+// FanoutShards is the number of pending-fan-out index keys.
+const FanoutShards = 16
+
+// FanoutIndex is shard i of the index of writes whose fan-out may be
+// pending: a sorted set of "<domain>\n<lo>\n<hi>\n<op id>" members scored
+// by the epoch ms the write started, one slot per shard, so the repair
+// loop finds a conversation left half-done by a node that died.
+func (k Keys) FanoutIndex(i int) string { return k.Prefix + "{fanout:" + strconv.Itoa(i) + "}" }
+
+// Applied is u's hash of conversation key -> the last op of that
+// conversation applied to u (see Ops).
+func (k Keys) Applied(d Domain, u UserID) string { return k.user(d, u) + ":applied" }
+
+// UnreadBy is u's hash of peer -> u's unread messages in the DM with peer;
+// Unread is its sum.
+func (k Keys) UnreadBy(d Domain, u UserID) string { return k.user(d, u) + ":unread_by" }
 
 // Typing is the key that rate-limits from's typing announcements to to; it
 // expires after one interval.

@@ -70,33 +70,32 @@ func (s *Store) MarkRead(ctx context.Context, d Domain, caller, peer UserID, id 
 	return st, conv, nil
 }
 
-// runRead runs read.lua for caller in conv: code 0 (no such message), -1
-// (the message changed since old was read), 1 (done) or 2 (moved). Errors
-// are *Error: a block either way (Forbidden), the caller's write budget
-// (RateLimited), Redis.
+// runRead runs read.lua's steps for caller in conv: code 0 (no such
+// message), -1 (the message changed since old was read), 1 (done) or 2
+// (moved). Errors are *Error: a block either way (Forbidden), the caller's
+// write budget (RateLimited), Redis.
 func (s *Store) runRead(ctx context.Context, op string, conv Conversation, caller UserID, id, old, updated string) (int64, ReadState, error) {
-	d, peer := conv.Domain, conv.Peer(caller)
-	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Read(d, caller), s.keys.Unread(d, caller)},
-		s.eventKeys(d, caller, peer)...)
-	keys = append(keys, s.guardKeys(d, caller, peer, s.keys.WriteBucket(d, caller))...)
-	args := []any{id, string(caller), string(peer), s.now().UnixMilli(), s.limits.EventLogMax,
-		s.limits.EventLogAge.Milliseconds(), old, updated}
-	reply, err := s.runGuarded(ctx, op, msgWriteRate, s.read, keys, append(args, s.writeBudget()...)...)
-	if err != nil {
-		return 0, ReadState{}, err
+	peer := conv.Peer(caller)
+	res, err := s.runOp(ctx, opRun{op: op, rateMsg: msgWriteRate, conv: conv, writer: caller, peer: peer,
+		readSeq: old == "", script: s.read,
+		keys: append([]string{s.keys.DM(conv), s.keys.Messages(conv)}, s.opKeys(conv)...),
+		args: []any{id, string(caller), string(peer), s.now().UnixMilli(), old, updated}})
+	if err != nil || res.code != 1 {
+		return res.code, ReadState{}, err
 	}
-	res, _ := reply.([]any)
-	if len(res) != 3 {
-		return 0, ReadState{}, errorf(op, "unexpected read reply %v", reply)
+	a := res.parts[caller]
+	if res.still != nil {
+		a = *res.still
 	}
-	code, _ := res[0].(int64)
-	raw, _ := res[1].(string)
-	unread, _ := res[2].(int64)
-	mark, err := ParseReadMark(raw)
+	mark, err := ParseReadMark(a.Mark)
 	if err != nil {
 		return 0, ReadState{}, errorf(op, "%w", err)
 	}
-	return code, ReadState{Mark: mark, Unread: unread, Moved: code == 2}, nil
+	code := int64(1)
+	if a.Status == "ok" && a.Moved {
+		code = 2
+	}
+	return code, ReadState{Mark: mark, Unread: a.Unread, Moved: code == 2}, nil
 }
 
 // ReadMarks returns both parties' read horizons in conv: the one of Lo,

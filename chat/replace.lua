@@ -1,21 +1,19 @@
--- Replace a message's JSON if it is still what the caller read (compare-and-set),
--- so an edit decided on in Go never overwrites a concurrent change, and log and
--- publish a message:edit event for both users. A is the caller (the author).
--- KEYS[1] message hash
--- KEYS[2] A's event counter  KEYS[3] A's event log  KEYS[4] B's event counter  KEYS[5] B's event log
--- KEYS[6] users A blocked  KEYS[7] users B blocked  KEYS[8] A's write bucket
--- ARGV[1] message id  ARGV[2] expected JSON  ARGV[3] new JSON
--- ARGV[4] B's id  ARGV[5] A's id  ARGV[6] epoch ms  ARGV[7] event log length  ARGV[8] event log age ms
--- ARGV[9] writes per second (0: no limit)  ARGV[10] burst
--- Returns 1 replaced, 0 no such message, -1 it changed since it was read,
--- or a refusal of guard.lua (a block either way, A's budget spent).
-check_keys('hash counter stream counter stream set set hash')
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return 0 end
-if cur ~= ARGV[2] then return -1 end
-local refused = contact_refusal(KEYS[6], KEYS[7], ARGV[5], ARGV[4]) or spend(KEYS[8], ARGV[9], ARGV[10])
-if refused then return refused end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-append_event(KEYS[2], KEYS[3], 'message:edit', ARGV[4], ARGV[6], msg_fields(ARGV[3]), ARGV[7], ARGV[8])
-append_event(KEYS[4], KEYS[5], 'message:edit', ARGV[5], ARGV[6], msg_fields(ARGV[3]), ARGV[7], ARGV[8])
-return 1
+-- The conversation step of an edit: replace a message's JSON if it is still
+-- what the caller read (compare-and-set), so an edit decided on in Go never
+-- overwrites a concurrent change, and record the fan-out of message:edit
+-- to both users (see fanout.lua, apply.lua).
+-- KEYS[1] message hash  KEYS[2] op counter  KEYS[3] fan-out hash  KEYS[4] pending ops
+-- ARGV[1] 'dry' (check only) or 'run'  ARGV[2] message id  ARGV[3] expected JSON
+-- ARGV[4] new JSON  ARGV[5] A's id (the caller)  ARGV[6] B's id  ARGV[7] epoch ms
+-- Returns {1, op, op JSON} replaced ({1} when dry), {0} no such message,
+-- {-1} it changed since it was read.
+check_keys('hash counter hash zset')
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if not cur then return {0} end
+if cur ~= ARGV[3] then return {-1} end
+if dry then return {1} end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+local function ev() return {{t = 'message:edit', f = msg_fields(ARGV[4])}} end
+local n, raw = new_op(KEYS[2], KEYS[3], KEYS[4], ARGV[7], {
+  {u = ARGV[5], peer = ARGV[6], ev = ev()}, {u = ARGV[6], peer = ARGV[5], ev = ev()}})
+return {1, n, raw}

@@ -1,46 +1,41 @@
--- Send one message from A to B: unless it is a retry (same client id) or
--- refused (a block, A's rate limit), append it to the DM, move it to the top
--- of both inboxes, count it unread for B, move A's read horizon to it (a
--- reply means A has read what came before), and log and publish events.
+-- The conversation step of a send: unless it is a retry (same client id),
+-- append the message to the DM and record its fan-out (see fanout.lua):
+-- both participants' inbox entry, unread counts, the sender's read
+-- horizon (a reply means A has read what came before) and message:new for
+-- both, applied by apply.lua in each user's slot. Every key is in the
+-- conversation's slot.
 -- KEYS[1] DM sorted set (id -> seq)   KEYS[2] message hash (id -> JSON)
--- KEYS[3] sequence counter            KEYS[4] inbox of A (sender)  KEYS[5] inbox of B
--- KEYS[6] A's event counter  KEYS[7] A's event log  KEYS[8] B's event counter  KEYS[9] B's event log
--- KEYS[10] time index (id -> epoch ms)
--- KEYS[11] users A blocked   KEYS[12] users B blocked
--- KEYS[13] A's read horizons KEYS[14] A's unread total  KEYS[15] B's unread total
--- KEYS[16] A's send bucket   KEYS[17] A's client id record (unused when ARGV[12] is "")
--- ARGV[1] message id  ARGV[2] message JSON  ARGV[3] epoch ms
--- ARGV[4] member for A's inbox ("user-<B>")  ARGV[5] member for B's inbox ("user-<A>")
--- ARGV[6] B's id  ARGV[7] A's id  ARGV[8] event log length  ARGV[9] event log age ms
--- ARGV[10] sends per second (0: no limit)  ARGV[11] burst (the send budget; see guard.lua)
--- ARGV[12] request fingerprint, "" without a client id  ARGV[13] client id window ms
--- Returns {'ok', seq} | {'dup', record} | {'blocked_by'} | {'blocking'} | {'rate', retry ms}
--- where record is "<fingerprint>\n<seq>\n<message JSON>" of the first send.
-check_keys('zset hash counter zset zset counter stream counter stream zset set set hash counter counter hash string')
-if ARGV[12] ~= '' then
-  local rec = redis.call('GET', KEYS[17])
+-- KEYS[3] sequence counter            KEYS[4] time index (id -> epoch ms)
+-- KEYS[5] op counter  KEYS[6] fan-out hash  KEYS[7] pending ops
+-- KEYS[8] A's client id record (unused when ARGV[7] is "")
+-- ARGV[1] 'dry' (check only: keys and client id) or 'run'
+-- ARGV[2] message id  ARGV[3] message JSON  ARGV[4] epoch ms
+-- ARGV[5] A's id (sender)  ARGV[6] B's id
+-- ARGV[7] request fingerprint, "" without a client id  ARGV[8] client id window ms
+-- Returns {'ok', seq, op, op JSON} | {'dry'} | {'dup', record}, where record
+-- is "<fingerprint>\n<seq>\n<message JSON>\n<op>" of the first send.
+check_keys('zset hash counter zset counter hash zset string')
+if ARGV[7] ~= '' then
+  local rec = redis.call('GET', KEYS[8])
   if rec then return {'dup', rec} end
 end
-local refused = contact_refusal(KEYS[11], KEYS[12], ARGV[7], ARGV[6]) or spend(KEYS[16], ARGV[10], ARGV[11])
-if refused then return refused end
+if dry then return {'dry'} end
 -- The sequence goes on above the conversation's last message even if its
 -- counter was lost, so two messages never share a place.
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 local seq = next_counter(KEYS[3], tonumber(top[2]) or 0)
--- A's horizon moves to the new message: B's messages A had not read leave
--- A's unread total. No message:read event: the message:new itself tells
--- B that A has read everything before it, and keeps a reply to two events.
-lower_unread(KEYS[14], redis.call('ZCOUNT', KEYS[1], '(' .. read_seq(KEYS[13], ARGV[6]), '+inf'))
-redis.call('ZADD', KEYS[1], seq, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[10], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[5], ARGV[3], ARGV[5])
-redis.call('HSET', KEYS[13], ARGV[6], seq .. ':' .. ARGV[1] .. ':' .. ARGV[3])
-redis.call('INCR', KEYS[15])
-if ARGV[12] ~= '' then
-  redis.call('SET', KEYS[17], ARGV[12] .. '\n' .. seq .. '\n' .. ARGV[2], 'PX', ARGV[13])
+redis.call('ZADD', KEYS[1], int(seq), ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
+local function ev() return {{t = 'message:new', f = msg_fields(ARGV[3])}} end
+-- A's horizon moves to the new message and A's unread in this DM is
+-- cleared; no message:read event: the message:new itself tells B that A
+-- has read everything before it.
+local n, raw = new_op(KEYS[5], KEYS[6], KEYS[7], ARGV[4], {
+  {u = ARGV[5], peer = ARGV[6], inbox = ARGV[4], unread = 'clear',
+   read = seq .. ':' .. ARGV[2] .. ':' .. ARGV[4], ev = ev()},
+  {u = ARGV[6], peer = ARGV[5], inbox = ARGV[4], unread = '+1', ev = ev()}})
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[8], ARGV[7] .. '\n' .. seq .. '\n' .. ARGV[3] .. '\n' .. n, 'PX', ARGV[8])
 end
-append_event(KEYS[6], KEYS[7], 'message:new', ARGV[6], ARGV[3], msg_fields(ARGV[2]), ARGV[8], ARGV[9])
-append_event(KEYS[8], KEYS[9], 'message:new', ARGV[7], ARGV[3], msg_fields(ARGV[2]), ARGV[8], ARGV[9])
-return {'ok', seq}
+return {'ok', seq, n, raw}

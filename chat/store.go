@@ -16,6 +16,8 @@ import (
 var (
 	//go:embed events.lua
 	eventsLua string
+	//go:embed fanout.lua
+	fanoutLua string
 	//go:embed send.lua
 	sendLua string
 	//go:embed replace.lua
@@ -26,6 +28,12 @@ var (
 	pageLua string
 	//go:embed read.lua
 	readLua string
+	//go:embed apply.lua
+	applyLua string
+	//go:embed guard_step.lua
+	guardStepLua string
+	//go:embed done.lua
+	doneLua string
 )
 
 // casRetries bounds how often an edit or delete re-reads a message that
@@ -33,30 +41,48 @@ var (
 const casRetries = 5
 
 // Store keeps direct messages in Redis. Every method is safe for concurrent
-// use; every multi-key write is one atomic script.
+// use. A write runs as steps, each one atomic script over the keys of one
+// Redis Cluster slot (see fanout.go); the whole is idempotent.
 type Store struct {
 	rdb    redis.UniversalClient
 	keys   Keys
 	limits Limits
 	now    func() time.Time
 	newID  func() (string, error)
+	hook   stepHook
 
-	send, replace, del, page, read *redis.Script
+	send, replace, del, page, read, apply, guard, doneScript, unlease *redis.Script
+	repaired                                                          repairStats
+}
+
+// scriptHeader is the first line of every chat script that publishes:
+// which command publish() (events.lua) uses.
+func scriptHeader(k Keys) string {
+	if k.Sharded {
+		return "local PUBLISH_CMD = 'SPUBLISH'\n"
+	}
+	return "local PUBLISH_CMD = 'PUBLISH'\n"
 }
 
 // NewStore returns a Store on rdb. now is the clock for message times.
 func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() time.Time) *Store {
+	pre := scriptHeader(keys) + eventsLua + guardLua
+	conv := pre + fanoutLua
 	return &Store{
 		rdb: rdb, keys: keys, limits: limits.withDefaults(), now: now,
 		newID: func() (string, error) {
 			id, err := uuid.NewV7()
 			return id.String(), err
 		},
-		send:    redis.NewScript(eventsLua + guardLua + sendLua),
-		replace: redis.NewScript(eventsLua + guardLua + replaceLua),
-		del:     redis.NewScript(eventsLua + guardLua + deleteLua),
-		page:    redis.NewScript(pageLua),
-		read:    redis.NewScript(eventsLua + guardLua + readLua),
+		send:       redis.NewScript(conv + sendLua),
+		replace:    redis.NewScript(conv + replaceLua),
+		del:        redis.NewScript(conv + deleteLua),
+		page:       redis.NewScript(pageLua),
+		read:       redis.NewScript(conv + readLua),
+		apply:      redis.NewScript(pre + applyLua),
+		guard:      redis.NewScript(pre + guardStepLua),
+		doneScript: redis.NewScript(doneLua),
+		unlease:    redis.NewScript(unleaseLua),
 	}
 }
 
@@ -77,12 +103,15 @@ type SendRequest struct {
 // MaxClientID bounds a client id's length.
 const MaxClientID = 64
 
-// Send validates and stores a message and updates both inboxes in one atomic
-// script, which also refuses it when either user blocked the other
-// (Forbidden) or the sender's send budget is spent (RateLimited), and
-// recognises a retry (see SendRequest.ClientID). Errors: Invalid for bad
-// content or a message to oneself, Unavailable when Redis is down (then
-// nothing was written, or the whole message was).
+// Send validates and stores a message, updates both inboxes, unread counts
+// and event logs, in steps (see fanout.go), and answers once every step
+// applied. It is refused when either user blocked the other (Forbidden)
+// or the sender's send budget is spent (RateLimited), and recognises a
+// retry (see SendRequest.ClientID), which also completes the first send's
+// steps if its node died between them. Errors: Invalid for bad content or
+// a message to oneself, Unavailable when Redis is down (then nothing was
+// written, or the message was stored and its fan-out is completed by the
+// repair loop or a retry).
 func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation, error) {
 	const op = "chat.Send"
 	conv, err := NewConversation(r.Domain, r.From, r.To)
@@ -106,49 +135,105 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 	}
 	m := Message{ID: id, Author: r.From, Epoch: s.now().UnixMilli(), Type: c.Type, Text: c.Text, Image: c.Image}
 	d, a, b := r.Domain, r.From, r.To
-	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Seq(conv),
-		s.keys.Inbox(d, a), s.keys.Inbox(d, b)}, s.eventKeys(d, a, b)...)
-	keys = append(keys, s.keys.TimeIndex(conv), s.keys.Blocks(d, a), s.keys.Blocks(d, b),
-		s.keys.Read(d, a), s.keys.Unread(d, a), s.keys.Unread(d, b), s.keys.SendBucket(d, a), s.keys.ClientID(d, a, r.ClientID))
-	args := append([]any{m.ID, m.encode(), m.Epoch, InboxMember(b), InboxMember(a)}, s.eventArgs(a, b)...)
-	args = append(args, s.limits.SendRate, s.limits.SendBurst, fp, s.limits.ClientIDWindow.Milliseconds())
-	reply, err := s.runGuarded(ctx, op, msgSendRate, s.send, keys, args...)
+	keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Seq(conv), s.keys.TimeIndex(conv)},
+		s.opKeys(conv)...)
+	keys = append(keys, s.keys.ConvClientID(conv, a, r.ClientID))
+	args := []any{m.ID, m.encode(), m.Epoch, string(a), string(b), fp, s.limits.ClientIDWindow.Milliseconds()}
+	// 1. The conversation step, dry (its keys, a retry), with B's guard.
+	dry := &scriptCall{script: s.send, keys: keys, args: append([]any{"dry"}, args...)}
+	guardB := s.guardCall(d, b, a, "blocked_by", "", 0, 0, 0)
+	gB := &guardB
+	s.runCalls(ctx, dry, gB)
+	res, err := dry.cmd.Slice()
 	if err != nil {
+		return Message{}, conv, StoreError(op, err)
+	}
+	if st, _ := res[0].(string); st == "dup" {
+		rec, _ := res[1].(string)
+		return s.replay(ctx, op, conv, rec, fp)
+	}
+	if err := guardReply(op, msgSendRate, gB); err != nil {
 		return Message{}, conv, err
 	}
-	res, _ := reply.([]any)
-	if len(res) == 2 {
-		switch status, _ := res[0].(string); status {
-		case "ok":
-			m.Seq, _ = res[1].(int64)
-			return m, conv, nil
-		case "dup":
-			rec, _ := res[1].(string)
-			m, err := replayed(op, rec, fp)
-			return m, conv, err
+	// 2. A's guard (spends A's send budget), then the pending index entry.
+	guardA := s.guardCall(d, a, b, "blocking", s.keys.SendBucket(d, a), s.limits.SendRate, s.limits.SendBurst, 0)
+	guardA.keys = append(guardA.keys, s.keys.ClientID(d, a, r.ClientID))
+	guardA.args = append(guardA.args, fp, s.limits.ClientIDWindow.Milliseconds())
+	s.runCalls(ctx, &guardA)
+	if err := guardReply(op, msgSendRate, &guardA); err != nil {
+		return Message{}, conv, err
+	}
+	member := indexMember(conv, m.ID)
+	if err := s.index(ctx, conv, member); err != nil {
+		return Message{}, conv, StoreError(op, err)
+	}
+	// 3. The conversation step.
+	res, err = s.send.Run(ctx, s.rdb, keys, append([]any{"run"}, args...)...).Slice()
+	if err != nil {
+		s.unindex(ctx, conv, member)
+		return Message{}, conv, StoreError(op, err)
+	}
+	switch st, _ := res[0].(string); {
+	case st == "dup" && len(res) == 2: // a retry that raced the first send
+		s.unindex(ctx, conv, member)
+		rec, _ := res[1].(string)
+		return s.replay(ctx, op, conv, rec, fp)
+	case st != "ok" || len(res) != 4:
+		s.unindex(ctx, conv, member)
+		return Message{}, conv, errorf(op, "unexpected send reply %v", res)
+	}
+	m.Seq, _ = res[1].(int64)
+	n, _ := res[2].(int64)
+	raw, _ := res[3].(string)
+	if err := s.step("conversation"); err != nil {
+		return Message{}, conv, err
+	}
+	// 4, 5. The participant steps, then done.
+	if _, err := s.fanOut(ctx, op, conv, n, raw, member); err != nil {
+		return Message{}, conv, err
+	}
+	return m, conv, nil
+}
+
+// replay answers a retry from the first send's record (or Conflict when
+// it is not the same request), once the first send's fan-out, and that of
+// every earlier op of the conversation, is complete.
+func (s *Store) replay(ctx context.Context, op string, conv Conversation, rec, fp string) (Message, Conversation, error) {
+	m, n, err := replayed(op, rec, fp)
+	if n > 0 {
+		if _, err := s.completePending(ctx, op, conv, n); err != nil {
+			return Message{}, conv, err
 		}
 	}
-	return Message{}, conv, errorf(op, "unexpected send reply %v", reply)
+	return m, conv, err
 }
 
 // replayed answers a retry from the first send's record, or Conflict when
 // the retry is not the same request.
-func replayed(op, rec, fp string) (Message, error) {
+// The record is "<fingerprint>\n<seq>\n<message JSON>\n<op>"; n is the op
+// (0 in a record without one).
+func replayed(op, rec, fp string) (m Message, n int64, err error) {
 	recFP, rest, ok1 := strings.Cut(rec, "\n")
-	seq, raw, ok2 := strings.Cut(rest, "\n")
+	seq, rest, ok2 := strings.Cut(rest, "\n")
 	if !ok1 || !ok2 {
-		return Message{}, errorf(op, "bad client id record %q", rec)
+		return Message{}, 0, errorf(op, "bad client id record %q", rec)
 	}
+	// The JSON holds no raw newline (encoding/json escapes it): the op is
+	// after the last one.
+	raw, opNo := rest, ""
+	if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
+		raw, opNo = rest[:i], rest[i+1:]
+	}
+	n, _ = strconv.ParseInt(opNo, 10, 64)
 	if recFP != fp {
-		return Message{}, E(op, Conflict, `"client_id" was already used for a different message`, nil)
+		return Message{}, n, E(op, Conflict, `"client_id" was already used for a different message`, nil)
 	}
-	m, err := DecodeMessage(raw)
-	if err != nil {
-		return Message{}, err
+	if m, err = DecodeMessage(raw); err != nil {
+		return Message{}, n, err
 	}
 	m.Seq, _ = strconv.ParseInt(seq, 10, 64)
 	m.Replayed = true
-	return m, nil
+	return m, n, nil
 }
 
 // validateClientID accepts 1-64 printable ASCII characters without spaces.
@@ -249,15 +334,10 @@ func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation,
 			n, _, err := s.runRead(ctx, op, conv, r.Caller, r.MessageID, old, updated)
 			return min(n, 1), err // 2 (the horizon moved) is done too
 		}
-		d, a, b := r.Domain, r.Caller, r.Peer
-		keys := append([]string{s.keys.Messages(conv)}, s.eventKeys(d, a, b)...)
-		keys = append(keys, s.guardKeys(d, a, b, s.keys.WriteBucket(d, a))...)
-		args := append([]any{r.MessageID, old, updated}, s.eventArgs(a, b, s.now().UnixMilli())...)
-		res, err := s.runGuarded(ctx, op, msgWriteRate, s.replace, keys, append(args, s.writeBudget()...)...)
-		if err != nil {
-			return 0, err
-		}
-		return replyInt(op, res)
+		res, err := s.runOp(ctx, opRun{op: op, rateMsg: msgWriteRate, conv: conv, writer: r.Caller, peer: r.Peer,
+			script: s.replace, keys: append([]string{s.keys.Messages(conv)}, s.opKeys(conv)...),
+			args: []any{r.MessageID, old, updated, string(r.Caller), string(r.Peer), s.now().UnixMilli()}})
+		return res.code, err
 	})
 	return out, conv, err
 }
@@ -296,41 +376,15 @@ func (s *Store) Delete(ctx context.Context, r DeleteRequest) (Message, Conversat
 	}, func(old, _ string) (int64, error) {
 		// The script's A is the author, B the recipient whose unread count
 		// the message may be in.
-		d, a := r.Domain, out.Author
+		a := out.Author
 		b := conv.Peer(a)
-		keys := append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Inbox(d, a), s.keys.Inbox(d, b)},
-			s.eventKeys(d, a, b)...)
-		keys = append(keys, s.keys.TimeIndex(conv), s.keys.Read(d, b), s.keys.Unread(d, b))
-		keys = append(keys, s.guardKeys(d, a, b, s.keys.WriteBucket(d, a))...)
-		args := append([]any{r.MessageID, old, InboxMember(b), InboxMember(a)}, s.eventArgs(a, b, s.now().UnixMilli())...)
-		guarded := "1"
-		if r.Moderator {
-			guarded = ""
-		}
-		args = append(append(args, guarded), s.writeBudget()...)
-		res, err := s.runGuarded(ctx, op, msgWriteRate, s.del, keys, args...)
-		if err != nil {
-			return 0, err
-		}
-		return replyInt(op, res)
+		res, err := s.runOp(ctx, opRun{op: op, rateMsg: msgWriteRate, conv: conv, writer: a, peer: b,
+			moderator: r.Moderator, script: s.del,
+			keys: append([]string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.TimeIndex(conv)}, s.opKeys(conv)...),
+			args: []any{r.MessageID, old, string(a), string(b), s.now().UnixMilli()}})
+		return res.code, err
 	})
 	return out, conv, err
-}
-
-// eventKeys are the event counter and log of a, then of b.
-func (s *Store) eventKeys(d Domain, a, b UserID) []string {
-	return []string{s.keys.EventSeq(d, a), s.keys.EventLog(d, a), s.keys.EventSeq(d, b), s.keys.EventLog(d, b)}
-}
-
-// eventArgs are the script arguments every event append needs: the peer of
-// each party as that party sees it, the event time when the script has no
-// other (ts), and the retention bounds.
-func (s *Store) eventArgs(a, b UserID, ts ...int64) []any {
-	args := []any{string(b), string(a)}
-	for _, t := range ts {
-		args = append(args, t)
-	}
-	return append(args, s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds())
 }
 
 // casMessage reads a message, lets decide check and change it, and hands the

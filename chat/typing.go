@@ -9,8 +9,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-//go:embed typing.lua
-var typingLua string
+var (
+	//go:embed typing.lua
+	typingLua string
+	//go:embed typing_publish.lua
+	typingPublishLua string
+)
 
 // Typing default timings: an indicator lasts TypingTTL after the last
 // announcement; a sender's announcements to one peer are published at most
@@ -29,7 +33,8 @@ type Typing struct {
 	ttl      time.Duration
 	interval time.Duration
 	now      func() time.Time
-	script   *redis.Script
+	script   *redis.Script // the sender's step
+	publish  *redis.Script // the recipient's step
 	// rate and burst are the write budget each publication spends from.
 	rate  float64
 	burst int
@@ -48,7 +53,8 @@ func NewTyping(s *Store, ttl, interval time.Duration) *Typing {
 		interval = DefaultTypingInterval
 	}
 	return &Typing{rdb: s.rdb, keys: s.keys, ttl: ttl, interval: interval, now: s.now,
-		script: redis.NewScript(guardLua + typingLua), rate: s.limits.WriteRate, burst: s.limits.WriteBurst}
+		script:  redis.NewScript(guardLua + typingLua),
+		publish: redis.NewScript(scriptHeader(s.keys) + eventsLua + typingPublishLua), rate: s.limits.WriteRate, burst: s.limits.WriteBurst}
 }
 
 // Announce tells to's connections that from is typing, until the returned
@@ -68,17 +74,43 @@ func (t *Typing) Announce(ctx context.Context, d Domain, from, to UserID) (until
 	if err != nil {
 		return time.Time{}, errorf(op, "encode event: %w", err)
 	}
-	keys := []string{t.keys.Blocks(d, to), t.keys.Blocks(d, from), t.keys.Typing(d, from, to), t.keys.EventLog(d, to),
-		t.keys.WriteBucket(d, from)}
-	res, err := t.script.Run(ctx, t.rdb, keys, string(from), string(to), t.interval.Milliseconds(), ev, t.rate, t.burst).Result()
+	// Three steps, each in one slot: the recipient's block list, the
+	// sender's (block list, interval, budget), then the publication in the
+	// recipient's slot, which checks their block list again.
+	recv := []string{t.keys.Blocks(d, to), t.keys.EventLog(d, to)}
+	if err := t.recipientStep(ctx, op, recv, from, ev, "dry"); err != nil {
+		return time.Time{}, err
+	}
+	keys := []string{t.keys.Blocks(d, from), t.keys.Typing(d, from, to), t.keys.WriteBucket(d, from)}
+	res, err := t.script.Run(ctx, t.rdb, keys, string(to), t.interval.Milliseconds(), t.rate, t.burst).Result()
 	if err != nil {
 		return time.Time{}, StoreError(op, err)
 	}
 	if err := refusal(op, msgWriteRate, res); err != nil {
 		return time.Time{}, err
 	}
-	if _, err := replyInt(op, res); err != nil {
+	n, err := replyInt(op, res)
+	if err != nil {
 		return time.Time{}, err
 	}
+	if n == 1 {
+		if err := t.recipientStep(ctx, op, recv, from, ev, "run"); err != nil {
+			return time.Time{}, err
+		}
+	}
 	return until, nil
+}
+
+// recipientStep runs typing_publish.lua: the recipient's block check, and
+// the publication unless mode is "dry".
+func (t *Typing) recipientStep(ctx context.Context, op string, keys []string, from UserID, ev []byte, mode string) error {
+	res, err := t.publish.Run(ctx, t.rdb, keys, string(from), ev, mode).Result()
+	if err != nil {
+		return StoreError(op, err)
+	}
+	if err := refusal(op, msgWriteRate, res); err != nil {
+		return err
+	}
+	_, err = replyInt(op, res)
+	return err
 }

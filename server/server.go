@@ -98,6 +98,13 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	beatCtx, stopBeat := context.WithCancel(context.Background())
 	beating := make(chan struct{})
 	go func() { defer close(beating); tracker.Run(beatCtx) }()
+	// Every node completes the fan-out of writes left half-done by a node
+	// that died between steps (chat.RunRepair).
+	repairing := make(chan struct{})
+	go func() {
+		defer close(repairing)
+		chats.RunRepair(beatCtx, tracker.NodeID(), 0, 0, func(err error) { log.Warn("chat: repairing pending writes failed", "err", err) })
+	}()
 	rtOpts.typing = chat.NewTyping(chats, cfg.TypingTTL, cfg.TypingInterval)
 	rtOpts.presence = tracker
 	rt = newRealtime(log, authn, render, events, rtOpts)
@@ -138,6 +145,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	leave := func() {
 		stopBeat()
 		<-beating
+		<-repairing
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := tracker.Close(ctx); err != nil {

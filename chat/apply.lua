@@ -1,0 +1,87 @@
+-- A participant step: apply one op of a conversation to one participant,
+-- in that user's slot (every key below is the user's). Idempotent: the
+-- user's applied hash records the last op applied per conversation, so an
+-- op applied twice changes nothing, and ops apply in order (a user never
+-- sees op n+1 of a conversation before op n).
+-- KEYS[1] applied (conversation key -> last op applied)  KEYS[2] inbox
+-- KEYS[3] unread total  KEYS[4] unread per peer (peer -> count)
+-- KEYS[5] read horizons  KEYS[6] event counter  KEYS[7] event log
+-- ARGV[1] the conversation's key  ARGV[2] op number  ARGV[3] op JSON
+-- ARGV[4] the user's id  ARGV[5] '1' when Go checked that every earlier op
+-- of the conversation is done (left the pending set), so a missing mark
+-- is no gap  ARGV[6] event log length  ARGV[7] event log age ms
+-- The op's entry for the user (op.p[i].u == ARGV[4]) holds its effects,
+-- all optional:
+--   peer    the other party: the field of unread, read, and inbox member "user-<peer>"
+--   inbox   epoch ms: ZADD the peer's inbox entry; inbox_rm '1': ZREM it
+--   unread  '+1' | 'clear' (this DM's unread -> 0) | 'set:<n>' (-> n) |
+--           'del:<seq>' (one less if seq is after the user's horizon)
+--   read    a horizon "<seq>:<id>:<ms>", set only if it is further than
+--           the user's; when it is not, the unread effect and the events
+--           with m = '1' are skipped (a read receipt that moved nothing)
+--   ev      events {t = type, f = JSON members, m = '1'?} appended and published
+-- Returns {status, moved, horizon, unread in the DM}: status 'ok' (applied),
+-- 'done' (applied before) or {'gap', applied}: an earlier op is not applied
+-- yet for the user; Go applies it first.
+check_keys('hash zset counter hash hash counter stream')
+local n = tonumber(ARGV[2])
+local applied = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
+local op = cjson.decode(ARGV[3])
+local e
+for _, p in ipairs(op.p) do
+  if p.u == ARGV[4] then e = p break end
+end
+if not e then return redis.error_reply('ERR op ' .. ARGV[2] .. ' has no part for ' .. ARGV[4]) end
+local peer = e.peer
+local function result(status, moved)
+  return {status, moved, redis.call('HGET', KEYS[5], peer) or '',
+    tonumber(redis.call('HGET', KEYS[4], peer) or '0') or 0}
+end
+if applied >= n then return result('done', 0) end
+if applied < n - 1 and ARGV[5] ~= '1' then return {'gap', applied} end
+
+local moved = 1
+if e.read then
+  local seq = tonumber(string.match(e.read, '^(%d+)') or '0')
+  if seq > read_seq(KEYS[5], peer) then
+    redis.call('HSET', KEYS[5], peer, e.read)
+  else
+    moved = 0
+  end
+end
+if e.inbox_rm == '1' then
+  redis.call('ZREM', KEYS[2], 'user-' .. peer)
+elseif e.inbox then
+  redis.call('ZADD', KEYS[2], e.inbox, 'user-' .. peer)
+end
+local u = e.unread
+if u and moved == 1 then
+  local by = tonumber(redis.call('HGET', KEYS[4], peer) or '0') or 0
+  local arg = tonumber(string.match(u, ':(%d+)$') or '0')
+  if u == '+1' then
+    redis.call('INCR', KEYS[3])
+    redis.call('HSET', KEYS[4], peer, int(by + 1))
+  elseif u == 'clear' then
+    lower_unread(KEYS[3], by)
+    redis.call('HDEL', KEYS[4], peer)
+  elseif string.sub(u, 1, 4) == 'set:' then
+    if arg < by then
+      lower_unread(KEYS[3], by - arg)
+    elseif arg > by then
+      redis.call('INCRBY', KEYS[3], int(arg - by))
+    end
+    if arg == 0 then redis.call('HDEL', KEYS[4], peer) else redis.call('HSET', KEYS[4], peer, int(arg)) end
+  elseif string.sub(u, 1, 4) == 'del:' then
+    if arg > read_seq(KEYS[5], peer) then
+      lower_unread(KEYS[3], 1)
+      if by > 1 then redis.call('HSET', KEYS[4], peer, int(by - 1)) else redis.call('HDEL', KEYS[4], peer) end
+    end
+  end
+end
+for _, ev in ipairs(e.ev or {}) do
+  if ev.m ~= '1' or moved == 1 then
+    append_event(KEYS[6], KEYS[7], ev.t, peer, op.ts, ev.f, ARGV[6], ARGV[7])
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], int(n))
+return result('ok', moved)

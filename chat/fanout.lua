@@ -1,0 +1,27 @@
+-- Prelude of every conversation step (prepended in Go, after events.lua
+-- and guard.lua): the step numbers the conversation's change as an op and
+-- records the op's fan-out as pending, in the same atomic script.
+
+-- new_op records an op of the conversation: the next op number (above the
+-- counter and above every op still pending, so a lost counter does not
+-- repeat a pending one), its JSON in the fan-out hash and its number in
+-- the pending set (scored by the number itself, so pending ops read in
+-- order). parts lists each participant's effects (see apply.lua); ts is
+-- the op's epoch ms. Returns the op number and its JSON.
+--   ops_key counter   fanout_key hash op -> JSON   pending_key zset op -> op
+local function new_op(ops_key, fanout_key, pending_key, ts, parts)
+  local top = redis.call('ZRANGE', pending_key, -1, -1, 'WITHSCORES')
+  local n = next_counter(ops_key, tonumber(top[2]) or 0)
+  local raw = cjson.encode({n = tostring(n), ts = tostring(ts), p = parts})
+  redis.call('HSET', fanout_key, int(n), raw)
+  redis.call('ZADD', pending_key, int(n), int(n))
+  return n, raw
+end
+
+-- Tables in an op are never shared between participants: the embedded
+-- store's cjson takes a table met twice for a cycle.
+
+-- dry is true when the step only checks (ARGV[1] == 'dry'): Go runs every
+-- conversation step once dry before the guards spend a budget, so a step
+-- that would fail on a corrupt key fails before anything is written.
+local dry = ARGV[1] == 'dry'

@@ -1,0 +1,41 @@
+-- The guard of a write in one participant's slot (prepended: guard.lua):
+-- before a conversation step, each participant's slot checks its keys
+-- (so a corrupt key fails the write before anything is written), the
+-- user's block list, and for the writer spends the budget. Writes nothing
+-- but the writer's bucket.
+-- KEYS[1] the user's blocks  KEYS[2] the user's bucket (the writer's; unused otherwise)
+-- KEYS[3..9] the user's participant keys, as apply.lua: applied, inbox,
+-- unread, unread per peer, read horizons, event counter, event log
+-- ARGV[1] the other party  ARGV[2] the refusal when KEYS[1] holds ARGV[1]
+-- ('blocked_by' in the recipient's slot, 'blocking' in the writer's; ''
+-- checks no block: a moderator's delete)  ARGV[3] rate ('' spends nothing)
+-- ARGV[4] burst  ARGV[5] a message seq ('' = none): spend only when it is
+-- after the user's read horizon in the DM, else answer 'still' (a read
+-- receipt that moves nothing costs nothing)
+-- A send's writer step also has KEYS[10] the sender's client id record
+-- (see Keys.ClientID), ARGV[6] the request's fingerprint ('' = no client
+-- id) and ARGV[7] the window ms: a record with another fingerprint is
+-- {'conflict'}; a spend records the fingerprint.
+-- Returns {'ok'} | {'still', horizon, unread in the DM} | {'conflict'} |
+-- a refusal of guard.lua.
+local kinds = 'set hash hash zset counter hash hash counter stream'
+if ARGV[2] == '' then kinds = '- - hash zset counter hash hash counter stream' end
+if ARGV[3] == '' and ARGV[2] ~= '' then kinds = 'set - hash zset counter hash hash counter stream' end
+local fp = ARGV[6] or ''
+if fp ~= '' then kinds = kinds .. ' string' end
+check_keys(kinds)
+if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {ARGV[2]} end
+if fp ~= '' then
+  local rec = redis.call('GET', KEYS[10])
+  if rec and rec ~= fp then return {'conflict'} end
+end
+if ARGV[5] ~= '' and tonumber(ARGV[5]) <= read_seq(KEYS[7], ARGV[1]) then
+  return {'still', redis.call('HGET', KEYS[7], ARGV[1]) or '',
+    tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0') or 0}
+end
+if ARGV[3] ~= '' then
+  local refused = spend(KEYS[2], ARGV[3], ARGV[4])
+  if refused then return refused end
+end
+if fp ~= '' then redis.call('SET', KEYS[10], fp, 'PX', ARGV[7]) end
+return {'ok'}
