@@ -23,7 +23,7 @@ type Entry struct {
 	Peer   chat.UserID
 	Epoch  int64         // time of the latest message (the inbox score)
 	Latest *chat.Message // nil only if the conversation emptied while reading
-	Unread int64         // messages after the user's read horizon
+	Unread int64         // the user's unread messages in the conversation
 	Read   chat.ReadMark // the user's read horizon; zero when nothing read
 }
 
@@ -133,6 +133,7 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 	cmds := make([]*redis.Cmd, len(zs))
 	out.Entries = make([]Entry, 0, len(zs))
 	var unread *redis.StringCmd
+	var marks, counts *redis.SliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		unread = pl.Get(ctx, s.keys.Unread(d, user))
 		for _, z := range zs {
@@ -145,7 +146,17 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 				continue
 			}
 			out.Entries = append(out.Entries, Entry{Peer: peer, Epoch: int64(z.Score)})
-			cmds[len(out.Entries)-1] = s.latest.EvalSha(ctx, pl, []string{s.keys.DM(conv), s.keys.Messages(conv), s.keys.Read(d, user)}, string(peer))
+			cmds[len(out.Entries)-1] = s.latest.EvalSha(ctx, pl, []string{s.keys.DM(conv), s.keys.Messages(conv)})
+		}
+		// The user's horizons and unread counts of every entry, from the
+		// user's own hashes (the user's slot): one HMGET each.
+		peers := make([]string, len(out.Entries))
+		for i, e := range out.Entries {
+			peers[i] = string(e.Peer)
+		}
+		if len(peers) > 0 {
+			marks = pl.HMGet(ctx, s.keys.Read(d, user), peers...)
+			counts = pl.HMGet(ctx, s.keys.UnreadBy(d, user), peers...)
 		}
 		return nil
 	})
@@ -156,7 +167,7 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 	out.Unread = max(n, 0)
 	for i := range out.Entries {
 		res, err := cmds[i].Slice()
-		if err != nil || len(res) != 4 {
+		if err != nil || len(res) != 2 {
 			continue
 		}
 		raw, ok := res[1].(string)
@@ -169,11 +180,12 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 		}
 		m.Seq, _ = strconv.ParseInt(fmt.Sprint(res[0]), 10, 64)
 		out.Entries[i].Latest = &m
-		mark, _ := res[2].(string)
+		mark, _ := marks.Val()[i].(string)
 		if out.Entries[i].Read, err = chat.ParseReadMark(mark); err != nil {
 			return Page{}, chat.E(op, chat.Internal, "", err)
 		}
-		out.Entries[i].Unread, _ = res[3].(int64)
+		n, _ := counts.Val()[i].(string)
+		out.Entries[i].Unread, _ = strconv.ParseInt(n, 10, 64)
 	}
 	return out, nil
 }
