@@ -10,6 +10,8 @@
 -- ARGV[4] the user's id  ARGV[5] '1' when Go checked that every earlier op
 -- of the conversation is done (left the pending set), so a missing mark
 -- is no gap  ARGV[6] event log length  ARGV[7] event log age ms
+-- ARGV[8] '1' to answer the user's horizon and unread count in the DM
+-- (read receipts need them; '' answers '' and 0, two reads fewer)
 -- The op's entry for the user (op.p[i].u == ARGV[4]) holds its effects,
 -- all optional:
 --   peer    the other party: the field of unread, read, and inbox member "user-<peer>"
@@ -34,6 +36,7 @@ end
 if not e then return redis.error_reply('ERR op ' .. ARGV[2] .. ' has no part for ' .. ARGV[4]) end
 local peer = e.peer
 local function result(status, moved)
+  if ARGV[8] ~= '1' then return {status, moved, '', 0} end
   return {status, moved, redis.call('HGET', KEYS[5], peer) or '',
     tonumber(redis.call('HGET', KEYS[4], peer) or '0') or 0}
 end

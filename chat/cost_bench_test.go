@@ -56,6 +56,9 @@ func BenchmarkSendRedisCost(b *testing.B) {
 	b.ReportMetric(cpu*1e6/n, "redis-cpu-us/send")
 	b.ReportMetric(scripts/n, "scripts/send")
 	b.ReportMetric(rt/n, "round-trips/send")
+	if testing.Verbose() {
+		b.Log(rdb.Info(ctx, "commandstats").Val())
+	}
 }
 
 // tripCounter counts round trips to Redis: a command or a pipeline.

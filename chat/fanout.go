@@ -150,13 +150,18 @@ func guardReply(op, rateMsg string, c *scriptCall) error {
 // applyOp runs participant u's step of op n of conv; force says every
 // earlier op is applied or done. A gap comes back as status "gap" with
 // Unread holding the last op applied.
-func (s *Store) applyCall(conv Conversation, u UserID, n int64, raw string, force bool) *scriptCall {
-	f := ""
+// The step answers the user's horizon and unread count only for ops that
+// move a horizon on request (read receipts: state).
+func (s *Store) applyCall(conv Conversation, u UserID, n int64, raw string, force, state bool) *scriptCall {
+	f, st := "", ""
 	if force {
 		f = "1"
 	}
+	if state {
+		st = "1"
+	}
 	return &scriptCall{script: s.apply, keys: s.participantKeys(conv.Domain, u),
-		args: []any{conv.Key(), n, raw, string(u), f, s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds()}}
+		args: []any{conv.Key(), n, raw, string(u), f, s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds(), st}}
 }
 
 func applyReply(op string, c *scriptCall) (applied, error) {
@@ -182,21 +187,22 @@ func applyReply(op string, c *scriptCall) (applied, error) {
 
 // fanOut runs every participant step of op n of conv (raw: its JSON),
 // then marks it done and takes the write's entry (member, "" for none)
-// off the pending index. It returns each participant's answer.
-func (s *Store) fanOut(ctx context.Context, op string, conv Conversation, n int64, raw, member string) (map[UserID]applied, error) {
+// off the pending index. It returns each participant's answer (with
+// their horizon and unread count when state is set).
+func (s *Store) fanOut(ctx context.Context, op string, conv Conversation, n int64, raw, member string, state bool) (map[UserID]applied, error) {
 	var o opJSON
 	if err := json.Unmarshal([]byte(raw), &o); err != nil {
 		return nil, errorf(op, "decode op %d of %s: %w", n, conv.Key(), err)
 	}
 	calls := make([]*scriptCall, len(o.P))
 	for i, p := range o.P {
-		calls[i] = s.applyCall(conv, p.U, n, raw, false)
+		calls[i] = s.applyCall(conv, p.U, n, raw, false, state)
 	}
 	out := make(map[UserID]applied, len(o.P))
 	if s.hook != nil { // one step at a time, so a test can stop between them
 		for i, c := range calls {
 			s.runCalls(ctx, c)
-			if err := s.settle(ctx, op, conv, o.P[i].U, n, raw, c, out); err != nil {
+			if err := s.settle(ctx, op, conv, o.P[i].U, n, raw, state, c, out); err != nil {
 				return nil, err
 			}
 			if i == 0 {
@@ -208,7 +214,7 @@ func (s *Store) fanOut(ctx context.Context, op string, conv Conversation, n int6
 	} else {
 		s.runCalls(ctx, calls...)
 		for i, c := range calls {
-			if err := s.settle(ctx, op, conv, o.P[i].U, n, raw, c, out); err != nil {
+			if err := s.settle(ctx, op, conv, o.P[i].U, n, raw, state, c, out); err != nil {
 				return nil, err
 			}
 		}
@@ -221,13 +227,13 @@ func (s *Store) fanOut(ctx context.Context, op string, conv Conversation, n int6
 
 // settle reads participant u's step answer; on a gap it applies the
 // conversation's earlier pending ops to u first, then op n again.
-func (s *Store) settle(ctx context.Context, op string, conv Conversation, u UserID, n int64, raw string, c *scriptCall, out map[UserID]applied) error {
+func (s *Store) settle(ctx context.Context, op string, conv Conversation, u UserID, n int64, raw string, state bool, c *scriptCall, out map[UserID]applied) error {
 	r, err := applyReply(op, c)
 	if err != nil {
 		return err
 	}
 	if r.Status == "gap" {
-		if r, err = s.fillGap(ctx, op, conv, u, r.Unread, n, raw); err != nil {
+		if r, err = s.fillGap(ctx, op, conv, u, r.Unread, n, raw, state); err != nil {
 			return err
 		}
 	}
@@ -238,19 +244,19 @@ func (s *Store) settle(ctx context.Context, op string, conv Conversation, u User
 // fillGap applies to u the pending ops of conv after the last one applied
 // (from) and before n, in order, then op n: every op in between that is
 // not pending any more is done, so applied everywhere.
-func (s *Store) fillGap(ctx context.Context, op string, conv Conversation, u UserID, from, n int64, raw string) (applied, error) {
+func (s *Store) fillGap(ctx context.Context, op string, conv Conversation, u UserID, from, n int64, raw string, state bool) (applied, error) {
 	ops, err := s.pendingOps(ctx, op, conv, from, n-1)
 	if err != nil {
 		return applied{}, err
 	}
 	for _, p := range ops {
-		c := s.applyCall(conv, u, p.n, p.raw, true)
+		c := s.applyCall(conv, u, p.n, p.raw, true, false)
 		s.runCalls(ctx, c)
 		if _, err := applyReply(op, c); err != nil {
 			return applied{}, err
 		}
 	}
-	c := s.applyCall(conv, u, n, raw, true)
+	c := s.applyCall(conv, u, n, raw, true, state)
 	s.runCalls(ctx, c)
 	r, err := applyReply(op, c)
 	if err == nil && r.Status == "gap" {
@@ -319,7 +325,7 @@ func (s *Store) completePending(ctx context.Context, op string, conv Conversatio
 		return 0, err
 	}
 	for _, p := range ops {
-		if _, err := s.fanOut(ctx, op, conv, p.n, p.raw, ""); err != nil {
+		if _, err := s.fanOut(ctx, op, conv, p.n, p.raw, "", false); err != nil {
 			return 0, err
 		}
 	}
@@ -336,4 +342,22 @@ func (s *Store) index(ctx context.Context, conv Conversation, member string) err
 // unindex takes a write that created no op off the pending index.
 func (s *Store) unindex(ctx context.Context, conv Conversation, member string) {
 	_ = s.rdb.ZRem(context.WithoutCancel(ctx), s.keys.FanoutIndex(fanoutShard(conv)), member).Err()
+}
+
+// refund undoes the spend of a writer's guard step g (guard_refund.lua)
+// when the write's conversation step then wrote nothing; best effort.
+func (s *Store) refund(ctx context.Context, g *scriptCall) {
+	res, _ := g.cmd.Slice()
+	if len(res) != 6 {
+		return
+	}
+	args := make([]any, 5)
+	for i := range args {
+		args[i], _ = res[i+1].(string)
+	}
+	keys := []string{g.keys[1], g.keys[1]}
+	if len(g.keys) > 9 {
+		keys[1] = g.keys[9]
+	}
+	_ = s.refundScript.Run(context.WithoutCancel(ctx), s.rdb, keys, args...).Err()
 }

@@ -16,8 +16,12 @@
 -- (see Keys.ClientID), ARGV[6] the request's fingerprint ('' = no client
 -- id) and ARGV[7] the window ms: a record with another fingerprint is
 -- {'conflict'}; a spend records the fingerprint.
--- Returns {'ok'} | {'still', horizon, unread in the DM} | {'conflict'} |
--- a refusal of guard.lua.
+-- Returns {'ok', old t, old us, new t, new us, cid set} when it spent (the
+-- bucket's fields before and after, '' when absent; cid set '1' when it
+-- created the client id record), so Go can undo exactly the spend of a
+-- write whose conversation step then failed (guard_refund.lua); {'ok'}
+-- when it spent nothing; {'still', horizon, unread in the DM};
+-- {'conflict'}; or a refusal of guard.lua.
 local kinds = 'set hash hash zset counter hash hash counter stream'
 if ARGV[2] == '' then kinds = '- - hash zset counter hash hash counter stream' end
 if ARGV[3] == '' and ARGV[2] ~= '' then kinds = 'set - hash zset counter hash hash counter stream' end
@@ -33,9 +37,12 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) <= read_seq(KEYS[7], ARGV[1]) then
   return {'still', redis.call('HGET', KEYS[7], ARGV[1]) or '',
     tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0') or 0}
 end
-if ARGV[3] ~= '' then
-  local refused = spend(KEYS[2], ARGV[3], ARGV[4])
-  if refused then return refused end
-end
+if ARGV[3] == '' then return {'ok'} end
+local old = redis.call('HMGET', KEYS[2], 't', 'us')
+local refused = spend(KEYS[2], ARGV[3], ARGV[4])
+if refused then return refused end
+local new = redis.call('HMGET', KEYS[2], 't', 'us')
+local cid_set = ''
+if fp ~= '' and redis.call('EXISTS', KEYS[10]) == 0 then cid_set = '1' end
 if fp ~= '' then redis.call('SET', KEYS[10], fp, 'PX', ARGV[7]) end
-return {'ok'}
+return {'ok', old[1] or '', old[2] or '', new[1] or '', new[2] or '', cid_set}

@@ -101,7 +101,7 @@ func (s *Store) runOp(ctx context.Context, r opRun) (opResult, error) {
 	if err := s.step("conversation"); err != nil {
 		return opResult{}, err
 	}
-	parts, err := s.fanOut(ctx, r.op, r.conv, n, raw, member)
+	parts, err := s.fanOut(ctx, r.op, r.conv, n, raw, member, r.readSeq || r.script == s.read)
 	if err != nil {
 		return opResult{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ var (
 	guardStepLua string
 	//go:embed done.lua
 	doneLua string
+	//go:embed guard_refund.lua
+	guardRefundLua string
 )
 
 // casRetries bounds how often an edit or delete re-reads a message that
@@ -51,8 +54,8 @@ type Store struct {
 	newID  func() (string, error)
 	hook   stepHook
 
-	send, replace, del, page, read, apply, guard, doneScript, unlease *redis.Script
-	repaired                                                          repairStats
+	send, replace, del, page, read, apply, guard, doneScript, unlease, refundScript *redis.Script
+	repaired                                                                        repairStats
 }
 
 // scriptHeader is the first line of every chat script that publishes:
@@ -74,15 +77,16 @@ func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() ti
 			id, err := uuid.NewV7()
 			return id.String(), err
 		},
-		send:       redis.NewScript(conv + sendLua),
-		replace:    redis.NewScript(conv + replaceLua),
-		del:        redis.NewScript(conv + deleteLua),
-		page:       redis.NewScript(pageLua),
-		read:       redis.NewScript(conv + readLua),
-		apply:      redis.NewScript(pre + applyLua),
-		guard:      redis.NewScript(pre + guardStepLua),
-		doneScript: redis.NewScript(doneLua),
-		unlease:    redis.NewScript(unleaseLua),
+		send:         redis.NewScript(conv + sendLua),
+		replace:      redis.NewScript(conv + replaceLua),
+		del:          redis.NewScript(conv + deleteLua),
+		page:         redis.NewScript(pageLua),
+		read:         redis.NewScript(conv + readLua),
+		apply:        redis.NewScript(pre + applyLua),
+		guard:        redis.NewScript(pre + guardStepLua),
+		doneScript:   redis.NewScript(doneLua),
+		unlease:      redis.NewScript(unleaseLua),
+		refundScript: redis.NewScript(guardRefundLua),
 	}
 }
 
@@ -139,20 +143,20 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		s.opKeys(conv)...)
 	keys = append(keys, s.keys.ConvClientID(conv, a, r.ClientID))
 	args := []any{m.ID, m.encode(), m.Epoch, string(a), string(b), fp, s.limits.ClientIDWindow.Milliseconds()}
-	// 1. The conversation step, dry (its keys, a retry), with B's guard.
-	dry := &scriptCall{script: s.send, keys: keys, args: append([]any{"dry"}, args...)}
+	// 1. A retry is answered from its record, spending nothing (GET in
+	// the conversation's slot); then B's guard.
+	if fp != "" {
+		rec, err := s.rdb.Get(ctx, s.keys.ConvClientID(conv, a, r.ClientID)).Result()
+		switch {
+		case err == nil:
+			return s.replay(ctx, op, conv, rec, fp)
+		case err != redis.Nil:
+			return Message{}, conv, StoreError(op, err)
+		}
+	}
 	guardB := s.guardCall(d, b, a, "blocked_by", "", 0, 0, 0)
-	gB := &guardB
-	s.runCalls(ctx, dry, gB)
-	res, err := dry.cmd.Slice()
-	if err != nil {
-		return Message{}, conv, StoreError(op, err)
-	}
-	if st, _ := res[0].(string); st == "dup" {
-		rec, _ := res[1].(string)
-		return s.replay(ctx, op, conv, rec, fp)
-	}
-	if err := guardReply(op, msgSendRate, gB); err != nil {
+	s.runCalls(ctx, &guardB)
+	if err := guardReply(op, msgSendRate, &guardB); err != nil {
 		return Message{}, conv, err
 	}
 	// 2. A's guard (spends A's send budget), then the pending index entry.
@@ -165,17 +169,24 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 	}
 	member := indexMember(conv, m.ID)
 	if err := s.index(ctx, conv, member); err != nil {
+		s.refund(ctx, &guardA)
 		return Message{}, conv, StoreError(op, err)
 	}
-	// 3. The conversation step.
-	res, err = s.send.Run(ctx, s.rdb, keys, append([]any{"run"}, args...)...).Slice()
+	// 3. The conversation step. When it writes nothing (a key of the
+	// wrong kind, a retry that raced the first send) A's spend is undone.
+	res, err := s.send.Run(ctx, s.rdb, keys, append([]any{"run"}, args...)...).Slice()
 	if err != nil {
 		s.unindex(ctx, conv, member)
+		var reply redis.Error
+		if errors.As(err, &reply) { // an error reply: the step refused before its first write
+			s.refund(ctx, &guardA)
+		}
 		return Message{}, conv, StoreError(op, err)
 	}
 	switch st, _ := res[0].(string); {
-	case st == "dup" && len(res) == 2: // a retry that raced the first send
+	case st == "dup" && len(res) == 2:
 		s.unindex(ctx, conv, member)
+		s.refund(ctx, &guardA)
 		rec, _ := res[1].(string)
 		return s.replay(ctx, op, conv, rec, fp)
 	case st != "ok" || len(res) != 4:
@@ -189,7 +200,7 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		return Message{}, conv, err
 	}
 	// 4, 5. The participant steps, then done.
-	if _, err := s.fanOut(ctx, op, conv, n, raw, member); err != nil {
+	if _, err := s.fanOut(ctx, op, conv, n, raw, member, false); err != nil {
 		return Message{}, conv, err
 	}
 	return m, conv, nil
