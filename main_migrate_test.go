@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -107,5 +110,36 @@ func TestMigrateKeysUsage(t *testing.T) {
 	out, _, _ := runCLI(t, map[string]string{}, "--help")
 	if !strings.Contains(out, "parley migrate-keys") {
 		t.Errorf("parley --help lacks migrate-keys:\n%s", out)
+	}
+}
+
+// TestMigrateKeysExitStatus runs main in a child process (this test binary
+// again): --help exits 0, an unknown flag 2 with the usage.
+func TestMigrateKeysExitStatus(t *testing.T) {
+	if args := os.Getenv("PARLEY_TEST_MAIN_ARGS"); args != "" {
+		os.Args = append([]string{"parley"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
+	}
+	t.Parallel()
+	for _, tt := range []struct {
+		args string
+		code int
+	}{{"migrate-keys --help", 0}, {"migrate-keys --bogus", 2}, {"migrate-keys --apply extra", 2}} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMigrateKeysExitStatus$")
+		cmd.Env = []string{"PARLEY_TEST_MAIN_ARGS=" + tt.args, "PATH=" + os.Getenv("PATH")}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tt.code || !strings.Contains(stderr.String(), "Usage: parley migrate-keys") {
+			t.Errorf("parley %s: exit %d, stderr:\n%s\nwant exit %d and the usage", tt.args, code, stderr.String(), tt.code)
+		}
 	}
 }
