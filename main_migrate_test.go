@@ -28,6 +28,12 @@ func TestMigrateKeysCommand(t *testing.T) {
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { _ = rdb.Close() })
 	prefix := testutil.Prefix(t)
+	t.Cleanup(func() {
+		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
 	env := map[string]string{"PARLEY_REDIS_URL": url, "PARLEY_KEY_PREFIX": prefix}
 	oldDM, newDM := prefix+"acme:dm:1-2", prefix+"{acme:dm:1-2}"
 	oldInbox, newInbox := prefix+"acme:inbox:1", prefix+"{acme:u:1}:inbox"

@@ -48,7 +48,10 @@ func newWorld(t *testing.T, convs int) *world {
 	w := &world{rdb: rdb, keys: chat.Keys{Prefix: testutil.Prefix(t)}, dom: chat.Domain(testutil.Domain(t))}
 	clock := time.UnixMilli(1764547200000)
 	now := func() time.Time { clock = clock.Add(time.Millisecond); return clock }
-	w.chat = chat.NewStore(rdb, w.keys, chat.Limits{MaxText: 1000, SendRate: 1000, SendBurst: 1000, WriteRate: 1000, WriteBurst: 1000}, now)
+	w.chat = chat.NewStore(rdb, w.keys, chat.Limits{MaxText: 1000,
+		// Buckets refill slowly, so they outlive the test (a full bucket
+		// expires, and the snapshots must not change on their own).
+		SendRate: 0.001, SendBurst: 100, WriteRate: 0.001, WriteBurst: 100}, now)
 	w.inbox = inbox.NewStore(rdb, w.keys)
 	// "a-b" puts a '-' in a DM key (escaped %2D); 9 and 10 order numerically.
 	w.people = []chat.UserID{"1", "2", "a-b", "9", "10"}
@@ -101,7 +104,10 @@ func newWorld(t *testing.T, convs int) *world {
 	if _, err := p.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rdb.Del(context.Background(), w.other) })
+	t.Cleanup(func() {
+		// Leave nothing behind in a shared Redis.
+		rdb.Del(context.Background(), append(scanAll(t, rdb, k.Prefix), w.other)...)
+	})
 	w.want = snapshot(t, rdb, k.Prefix)
 	// A client-id record is left to expire, not moved: only its old name
 	// is seeded.
