@@ -74,6 +74,7 @@ type legacySocket struct {
 // slot and has legacyAuthWindow to authenticate.
 func (rt *realtime) acceptLegacy(s *socket.Socket, next func(*socket.ExtendedError)) {
 	l := &legacySocket{life: watchSocket(s)}
+	rt.holdPackets(s, l.life) // until onConnect (connecthold.go)
 	legacyPending(s)
 	timer := time.AfterFunc(rt.legacy.window, func() {
 		l.mu.Lock()

@@ -194,6 +194,7 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 		return
 	}
 	life := watchSocket(s)
+	rt.holdPackets(s, life) // until onConnect (connecthold.go)
 	life.onClose(release)
 	life.onClose(deviceOnline(rt.log, rt.presence, cl))
 	s.SetData(socketState{caller: cl, after: after, life: life})
@@ -205,7 +206,10 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 }
 
 func (rt *realtime) onConnect(s *socket.Socket) {
+	// The library has registered the socket with its client: the packets
+	// held since the middleware accepted it may go (connecthold.go).
 	if l, ok := s.Data().(*legacySocket); ok {
+		l.life.markRegistered()
 		l.life.settle(s)
 		return
 	}
@@ -214,6 +218,7 @@ func (rt *realtime) onConnect(s *socket.Socket) {
 		s.Disconnect(true)
 		return
 	}
+	st.life.markRegistered()
 	cl := st.caller
 	// Events come from the user's event log: a client that reconnects with
 	// auth.lastEventId first gets what it missed, then live events. Each
