@@ -65,26 +65,39 @@ func (m legacyMode) refuseEIO3(h http.Handler) http.Handler {
 
 // legacySocket is the state of a socket that connected without a token.
 type legacySocket struct {
-	life *socketLife
-	mu   sync.Mutex
-	done bool // authenticated, or refused
+	life   *socketLife
+	mu     sync.Mutex
+	done   bool // authenticated, or refused
+	authed bool // authenticated: the window no longer applies
+	window *time.Timer
 }
 
 // acceptLegacy lets a socket without a token connect: it keeps its pending
 // slot and has legacyAuthWindow to authenticate.
+//
+// The window ends with the connection, not the socket: a refused socket
+// leaves the namespace at once ("unauthorized", then socketio-jwt's
+// disconnect), and socket.io-client then closes its connection; one that
+// keeps it (answering pings, which would hold it and its pending slot
+// forever) is closed when the window ends.
 func (rt *realtime) acceptLegacy(s *socket.Socket, next func(*socket.ExtendedError)) {
 	l := &legacySocket{life: watchSocket(s)}
 	rt.holdPackets(s, l.life) // until onConnect (connecthold.go)
 	legacyPending(s)
-	timer := time.AfterFunc(rt.legacy.window, func() {
+	conn := s.Conn()
+	l.window = time.AfterFunc(rt.legacy.window, func() {
 		l.mu.Lock()
-		done := l.done
+		authed := l.authed
 		l.mu.Unlock()
-		if !done {
-			s.Disconnect(true) // closes the transport
+		if !authed {
+			s.Disconnect(true) // still connected: leave, then close the transport
+			conn.Close(false)  // refused: the socket left, the connection stayed
 		}
 	})
-	l.life.onClose(func() { timer.Stop() })
+	_ = conn.Once("close", func(...any) { l.window.Stop() })
+	if conn.ReadyState() == "closed" {
+		l.window.Stop()
+	}
 	s.SetData(l)
 	_ = s.On("authenticate", func(args ...any) { rt.legacyAuthenticate(s, l, args) })
 	next(nil)
@@ -135,6 +148,10 @@ func (rt *realtime) legacyAuthenticate(s *socket.Socket, l *legacySocket, args [
 	}
 	l.life.onClose(release)
 	l.life.onClose(deviceOnline(rt.log, rt.presence, cl))
+	l.mu.Lock()
+	l.authed = true
+	l.mu.Unlock()
+	l.window.Stop()
 	authenticated(s) // ends the pending slot
 	// The position is fixed: what happens from here on is delivered, also
 	// to a client that sends the moment it sees "authenticated".
