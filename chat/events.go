@@ -84,7 +84,8 @@ func (s *Store) EventsAfter(ctx context.Context, d Domain, u UserID, after, limi
 	return evs, last, gone, nil
 }
 
-// Signal publishes an ephemeral event (typing, presence) on u's channel:
+// Signal publishes an ephemeral event (typing, presence) on u's channel
+// (SPUBLISH when Keys.Sharded):
 // connections of u on every node receive it; nothing is logged, so a
 // client that is not connected misses it.
 func (s *Store) Signal(ctx context.Context, d Domain, u UserID, ev Event) error {
@@ -92,6 +93,9 @@ func (s *Store) Signal(ctx context.Context, d Domain, u UserID, ev Event) error 
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return errorf("chat.Signal", "encode event: %w", err)
+	}
+	if s.keys.Sharded {
+		return StoreError("chat.Signal", s.rdb.SPublish(ctx, s.keys.EventLog(d, u), b).Err())
 	}
 	return StoreError("chat.Signal", s.rdb.Publish(ctx, s.keys.EventLog(d, u), b).Err())
 }

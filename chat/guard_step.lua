@@ -30,8 +30,10 @@ if fp ~= '' then kinds = kinds .. ' string' end
 check_keys(kinds)
 if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {ARGV[2]} end
 if fp ~= '' then
+  -- A record from before sends ran in steps holds more lines: the
+  -- fingerprint is the first.
   local rec = redis.call('GET', KEYS[10])
-  if rec and rec ~= fp then return {'conflict'} end
+  if rec and string.match(rec, '^[^\n]*') ~= fp then return {'conflict'} end
 end
 if ARGV[5] ~= '' and tonumber(ARGV[5]) <= read_seq(KEYS[7], ARGV[1]) then
   return {'still', redis.call('HGET', KEYS[7], ARGV[1]) or '',
