@@ -53,9 +53,10 @@ func BenchmarkJWTVerify(b *testing.B) {
 	})
 }
 
-// BenchmarkSendScript compares chat.Store.Send (validation, id, JSON, one
-// EVALSHA of send.lua) on real Redis with one PING round trip on the same
-// client (the network floor).
+// BenchmarkSendScript compares chat.Store.Send (validation, id, JSON, and
+// the send's per-slot steps: guards, conversation step, participant
+// steps, done; see chat/fanout.go) on real Redis with one PING round trip
+// on the same client (the network floor).
 func BenchmarkSendScript(b *testing.B) {
 	rdb := testutil.Redis(b)
 	ctx := context.Background()

@@ -104,7 +104,7 @@ func p1(ctx context.Context, o opts, d time.Duration) (base, parley p1Result, er
 	users := o.p1Users
 	tokens := e.tokens(users)
 
-	// Baseline: the identical write (chat.Store.Send runs the same script
+	// Baseline: the identical write (chat.Store.Send runs the same steps
 	// with the same arguments) on a client with the server's options.
 	brdb, err := server.OpenRedis(o.redisURL)
 	if err != nil {
