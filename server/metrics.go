@@ -8,6 +8,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"parley/chat"
 	delivery "parley/realtime"
 	"parley/userapi"
 )
@@ -29,6 +31,9 @@ type userStats interface {
 // (never the process-wide default one, so several servers in one process,
 // as in tests, each count only their own traffic).
 type metrics struct {
+	// repair is the store whose repair loop the fan-out metrics read (set
+	// once the store exists; 0 until then).
+	repair       atomic.Pointer[chat.Store]
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
@@ -114,6 +119,24 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 	m.reg.MustRegister(
 		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited, m.sseStreams,
 		m.logReadRetries, m.logReadsPending, m.closedSlow,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_fanout_repaired_ops_total",
+			Help: "Ops of writes left half-done between their per-slot steps (a node died or lost Redis) whose fan-out this node's repair loop completed."},
+			func() float64 {
+				if r := m.repair.Load(); r != nil {
+					n, _ := r.RepairStats()
+					return float64(n)
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "parley_fanout_pending_age_seconds",
+			Help: "Age of the oldest stale pending write the repair loop's last pass saw (0: none older than the repair window)."},
+			func() float64 {
+				if r := m.repair.Load(); r != nil {
+					_, age := r.RepairStats()
+					return age.Seconds()
+				}
+				return 0
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parley_sockets_connected",
 			Help: "Socket.IO sockets connected to this node.",

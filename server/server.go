@@ -101,6 +101,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	go func() { defer close(beating); tracker.Run(beatCtx) }()
 	// Every node completes the fan-out of writes left half-done by a node
 	// that died between steps (chat.RunRepair).
+	m.repair.Store(chats)
 	repairing := make(chan struct{})
 	go func() {
 		defer close(repairing)
