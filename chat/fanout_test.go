@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"parley/chat"
 )
@@ -283,4 +284,37 @@ func assertDeliveredSet(t *testing.T, f fixture, u chat.UserID, want map[chat.Us
 	if fmt.Sprint(got) != fmt.Sprint(wantIDs) {
 		t.Errorf("%s got %v, want %v (each once, in order per conversation)", u, got, wantIDs)
 	}
+}
+
+// TestRunRepairLoop: the loop every node runs (RunRepair) completes a
+// write left half-done, and stops with its context.
+func TestRunRepairLoop(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	m, err := sendVia(ctx, f, crashAt(f, "participant"), "1", "2", "left half-done", "")
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("send: %v", err)
+	}
+	loopCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		f.store.RunRepair(loopCtx, "node-x", time.Millisecond, time.Nanosecond, func(err error) { t.Errorf("repair: %v", err) })
+	}()
+	conv, _ := chat.NewConversation(f.dom, "1", "2")
+	for deadline := time.Now().Add(10 * time.Second); f.rdb.ZCard(ctx, f.keys.Pending(conv)).Val() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the repair loop did not complete the pending write within 10 s")
+		}
+	}
+	stop()
+	<-stopped
+	if n, _ := f.store.RepairStats(); n != 1 {
+		t.Errorf("RepairStats: %d ops repaired, want 1", n)
+	}
+	assertDelivered(t, f, "1", []chat.Message{m})
+	assertDelivered(t, f, "2", []chat.Message{m})
+	assertUnread(t, f, "2", 1)
+	f.assertConsistent(t, "1", "2")
 }
