@@ -74,7 +74,15 @@ func InboxKey(d Domain, u UserID) string { return string(d) + ":inbox:" + string
 // tagged by the conversation, "{<domain>:dm:<lo>-<hi>}", a user's by the
 // user, "{<domain>:u:<id>}", a node's by the node. The prefix cannot hold
 // '{' or '}' (config refuses it), so the tag is always the one Parley put.
-type Keys struct{ Prefix string }
+type Keys struct {
+	Prefix string
+	// Sharded picks the pub/sub commands of users' event channels: true =
+	// SPUBLISH/SSUBSCRIBE (sharded pub/sub, Redis >= 7, single or cluster:
+	// on a cluster an event reaches only the shard that owns the user's
+	// slot); false = PUBLISH/SUBSCRIBE, for the embedded store (miniredis
+	// has no sharded pub/sub).
+	Sharded bool
+}
 
 // conv is the common start of a conversation's keys.
 func (k Keys) conv(c Conversation) string { return k.Prefix + "{" + c.Key() + "}" }
