@@ -108,9 +108,15 @@ type noMetrics struct{}
 func (noMetrics) LogReadRetried()     {}
 func (noMetrics) LogReadsPending(int) {}
 
-// New starts a hub on rdb's pub/sub that reads missed events from log.
+// New starts a hub on rdb's pub/sub that reads missed events from log. It
+// subscribes with SSUBSCRIBE when keys.Sharded (one connection per primary
+// on a Redis Cluster; see router), with SUBSCRIBE otherwise.
 func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, o Options) *Hub {
-	return newHub(rdb.Subscribe(context.Background()), keys, log, o)
+	lg := o.Log
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return newHub(newRouter(rdb, keys.Sharded, lg, o.Metrics), keys, log, o)
 }
 
 // pubSub is the slice of *redis.PubSub the hub uses.
@@ -157,7 +163,7 @@ func (h *Hub) receive() {
 	for msg := range h.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
 				h.confirmed(m.Channel)
 			}
 		case *redis.Message:
