@@ -56,7 +56,7 @@ type router struct {
 	wg      sync.WaitGroup
 
 	confirmWait, confirmMax, recheck, tick, health time.Duration
-	metrics                                Metrics
+	metrics                                        Metrics
 
 	mu      sync.Mutex
 	links   map[string]*link // by primary address ("" off a cluster)
@@ -94,9 +94,9 @@ const (
 	// heard nothing (not even the pong) for three times as long is
 	// replaced by a new connection (a half-open TCP connection never
 	// errors by itself).
-	health = 5 * time.Second
-	recheck     = 5 * time.Second
-	routerTick  = 100 * time.Millisecond
+	health     = 5 * time.Second
+	recheck    = 5 * time.Second
+	routerTick = 100 * time.Millisecond
 )
 
 // Resubscribed is counted by a Metrics that also has this method: a
