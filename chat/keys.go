@@ -163,6 +163,12 @@ func (k Keys) Nodes() string { return k.Prefix + "{nodes}" }
 // NodeUsers is the set of "<domain>:<user>" members a node holds.
 func (k Keys) NodeUsers(node string) string { return k.Prefix + "{node:" + node + "}:users" }
 
+// NodeBeat is the epoch ms of a node's last heartbeat, in the node's slot:
+// the claim of a dead node checks and deletes it atomically with taking
+// the node's users, and a node whose key is gone was declared dead. (Nodes
+// is only the index the sweep reads to find candidates.)
+func (k Keys) NodeBeat(node string) string { return k.Prefix + "{node:" + node + "}:beat" }
+
 // NodeClaim is a dead node's users while a sweeper evicts them; it shares
 // the node's slot, so NodeUsers can be renamed to it.
 func (k Keys) NodeClaim(node string) string { return k.NodeUsers(node) + ":claimed" }
