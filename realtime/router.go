@@ -95,9 +95,12 @@ const (
 	// replaced by a new connection (a half-open TCP connection never
 	// errors by itself).
 	health     = 5 * time.Second
-	recheck    = 5 * time.Second
 	routerTick = 100 * time.Millisecond
 )
+
+// recheck is how often the router compares each channel's link with its
+// slot's owner on a cluster (a variable: tests shorten it).
+var recheck = 5 * time.Second
 
 // Resubscribed is counted by a Metrics that also has this method: a
 // channel subscribed again on another connection or after Redis dropped
@@ -343,7 +346,7 @@ func (r *router) subscribe(l *link, name string) error {
 		go r.receive(l)
 	})
 	if err != nil {
-		r.lg.Warn("pub/sub subscribe failed; retrying", "channel", name, "node", l.addr, "err", err)
+		r.lg.Debug("pub/sub subscribe failed; retrying", "channel", name, "node", l.addr, "err", err)
 	}
 	return err
 }
@@ -545,7 +548,7 @@ func (r *router) due(now time.Time) []string {
 		case c.busy || now.Before(c.due):
 		default:
 			if !c.stale {
-				r.lg.Info("pub/sub subscription not confirmed; subscribing again", "channel", name)
+				r.lg.Debug("pub/sub subscription not confirmed; subscribing again", "channel", name)
 				r.resubscribed()
 			}
 			c.stale = true
