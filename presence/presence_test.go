@@ -42,7 +42,7 @@ const (
 // a DM with users "1" and "2".
 type world struct {
 	t      *testing.T
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	keys   chat.Keys
 	domain chat.Domain
 	clock  *clock
@@ -51,9 +51,15 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	rdb := testutil.Redis(t)
-	// TestPresenceSharded runs every test again with sharded pub/sub.
+	// TestPresenceSharded runs every test again with sharded pub/sub,
+	// TestPresenceCluster on a Redis Cluster (with sharded pub/sub).
+	var rdb redis.UniversalClient
 	sharded := strings.HasPrefix(t.Name(), "TestPresenceSharded/")
+	if strings.HasPrefix(t.Name(), "TestPresenceCluster/") {
+		rdb, sharded = clusterClient, true
+	} else {
+		rdb = testutil.Redis(t)
+	}
 	w := &world{t: t, rdb: rdb, keys: chat.Keys{Prefix: testutil.Prefix(t), Sharded: sharded}, domain: chat.Domain(testutil.Domain(t)),
 		clock: &clock{t: time.UnixMilli(1_800_000_000_000)}}
 	ctx := context.Background()
@@ -73,6 +79,9 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() {
 		_ = ps.Close()
+		if _, ok := rdb.(*redis.Client); !ok {
+			return // a cluster of the test's own, torn down with it
+		}
 		var keys []string
 		iter := rdb.Scan(ctx, 0, w.keys.Prefix+"*", 500).Iterator()
 		for iter.Next(ctx) {
@@ -529,6 +538,34 @@ func TestConnectAfterClaimRejoins(t *testing.T) {
 // (SPUBLISH for the announcements), as on Redis >= 7 and Redis Cluster.
 func TestPresenceSharded(t *testing.T) {
 	testutil.NeedRealRedis(t, "sharded pub/sub (SSUBSCRIBE/SPUBLISH); miniredis has none")
+	for _, tt := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"DevicesAcrossNodes", TestDevicesAcrossNodes},
+		{"LookupHidesAcrossBlocks", TestLookupHidesAcrossBlocks},
+		{"DeadNodeSwept", TestDeadNodeSwept},
+		{"StalledNodeRejoins", TestStalledNodeRejoins},
+		{"HeartbeatKeepsUsersOnline", TestHeartbeatKeepsUsersOnline},
+		{"CloseAnnouncesOffline", TestCloseAnnouncesOffline},
+		{"OutageSweepsNobody", TestOutageSweepsNobody},
+		{"BlocksHidePresence", TestBlocksHidePresence},
+		{"ConnectAfterClaimRejoins", TestConnectAfterClaimRejoins},
+	} {
+		t.Run(tt.name, tt.f)
+	}
+}
+
+// clusterClient is TestPresenceCluster's cluster, shared by its subtests.
+var clusterClient *redis.ClusterClient
+
+// TestPresenceCluster runs the presence tests on a Redis Cluster (3
+// primaries + 3 replicas): every script's keys share a slot (a cluster
+// refuses others with CROSSSLOT), announcements go out with SPUBLISH.
+func TestPresenceCluster(t *testing.T) {
+	cl := startLocalCluster(t)
+	clusterClient = cl.Client(t)
+	t.Cleanup(func() { clusterClient = nil })
 	for _, tt := range []struct {
 		name string
 		f    func(*testing.T)
