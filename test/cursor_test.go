@@ -292,6 +292,9 @@ func TestListCursorWalk(t *testing.T) {
 	top := first[0]
 	// 110 (already seen) and 103 (not yet) move up mid-walk.
 	n.sendText(t, n.tok(t, 110, nil), "1", "back from 110")
+	// Inbox scores are epoch ms and equal scores order by member, so the
+	// second message must come a millisecond later to be the newer one.
+	time.Sleep(2 * time.Millisecond)
 	n.sendText(t, n.tok(t, 103, nil), "1", "back from 103")
 
 	seen := map[string]int{}

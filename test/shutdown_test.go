@@ -466,13 +466,16 @@ func TestShutdownHandsClientsToAnotherNode(t *testing.T) {
 	}))
 	defer users.Close()
 	secret, prefix, domain := randomHex(t, 32), testutil.Prefix(t), testutil.Domain(t)
+	// One Redis for both nodes: RedisURL starts a new throwaway redis-server
+	// per call when PARLEY_TEST_REDIS_URL is unset.
+	redisURL := testutil.RedisURL(t)
 	a, cmd, exited, out := startBinary(t, bin,
-		"PARLEY_REDIS_URL="+testutil.RedisURL(t), "PARLEY_KEY_PREFIX="+prefix,
+		"PARLEY_REDIS_URL="+redisURL, "PARLEY_KEY_PREFIX="+prefix,
 		"PARLEY_DEFAULT_DOMAIN="+domain, "PARLEY_JWT_SECRET="+secret, "PARLEY_SEND_RATE=0",
 		"PARLEY_USER_API_URL="+users.URL+"/users/{id}", "PARLEY_USER_API_TIMEOUT=5s",
 		"PARLEY_SHUTDOWN_TIMEOUT=5s")
 	a.secret = secret
-	b := startServer(t, map[string]string{"PARLEY_KEY_PREFIX": prefix, "PARLEY_DEFAULT_DOMAIN": domain, "PARLEY_JWT_SECRET": secret})
+	b := startServer(t, map[string]string{"PARLEY_REDIS_URL": redisURL, "PARLEY_KEY_PREFIX": prefix, "PARLEY_DEFAULT_DOMAIN": domain, "PARLEY_JWT_SECRET": secret})
 	t1, t2 := b.tok(t, 1, nil), b.tok(t, 2, nil)
 
 	sock := dial(t, a, t2)

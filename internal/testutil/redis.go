@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -118,23 +117,12 @@ func client(t testing.TB, url string) *redis.Client {
 // StartRedis starts a private redis-server (no persistence unless args say
 // otherwise) on a free loopback port and returns its address. It is killed
 // when the test ends (skipped, see NeedRedisServer, when it cannot be).
-// Tests that stop or restart Redis use this, never the shared server.
+// Tests that stop or restart Redis use this, never the shared server;
+// KillRedis kills it.
 func StartRedis(t testing.TB, args ...string) string {
 	t.Helper()
 	NeedRedisServer(t)
-	port := FreePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	dir := t.TempDir()
-	base := []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
-	cmd := exec.Command("redis-server", append(base, args...)...)
-	cmd.Stdout, cmd.Stderr = nil, nil
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-	})
+	addr := startRedisProc(t, FreePort(t), args...)
 	WaitTCP(t, addr, 5*time.Second)
 	return addr
 }
