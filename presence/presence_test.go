@@ -563,8 +563,7 @@ var clusterClient *redis.ClusterClient
 // primaries + 3 replicas): every script's keys share a slot (a cluster
 // refuses others with CROSSSLOT), announcements go out with SPUBLISH.
 func TestPresenceCluster(t *testing.T) {
-	cl := startLocalCluster(t)
-	clusterClient = cl.Client(t)
+	clusterClient = testutil.ClusterClient(t, testutil.StartCluster(t))
 	t.Cleanup(func() { clusterClient = nil })
 	for _, tt := range []struct {
 		name string

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"parley/chat"
+	"parley/internal/testutil"
 )
 
 // userLogs is an in-memory event log per user.
@@ -44,7 +45,7 @@ func (l *userLogs) LastEventID(ctx context.Context, d chat.Domain, u chat.UserID
 // clusterHub is a hub on a local Redis Cluster with sharded pub/sub and
 // users 1..n subscribed, each with its own delivery channel.
 type clusterHub struct {
-	cl    *localCluster
+	addrs []string
 	cc    *redis.ClusterClient
 	keys  chat.Keys
 	logs  *userLogs
@@ -56,8 +57,8 @@ type clusterHub struct {
 
 func newClusterHub(t *testing.T, n int) *clusterHub {
 	t.Helper()
-	cl := startLocalCluster(t)
-	f := &clusterHub{cl: cl, cc: cl.Client(t), keys: chat.Keys{Prefix: "parleytest:cluster:", Sharded: true},
+	addrs := testutil.StartCluster(t)
+	f := &clusterHub{addrs: addrs, cc: testutil.ClusterClient(t, addrs), keys: chat.Keys{Prefix: "parleytest:cluster:", Sharded: true},
 		logs: &userLogs{}, got: map[chat.UserID]chan chat.Event{}}
 	old := recheck
 	recheck = time.Second // the failover test waits for it; these tests are not parallel
@@ -120,23 +121,7 @@ func (f *clusterHub) settled(t *testing.T) []string {
 // primaries lists the cluster's primaries as the slot map has them.
 func (f *clusterHub) primaries(t *testing.T) []string {
 	t.Helper()
-	var mu sync.Mutex
-	var addrs []string
-	f.cc.ReloadState(context.Background())
-	if err := f.cc.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
-		role, err := m.Do(ctx, "ROLE").Slice()
-		if err != nil {
-			return nil // a dead primary the slot map still lists
-		}
-		if role[0] == "master" {
-			mu.Lock()
-			addrs = append(addrs, m.Options().Addr)
-			mu.Unlock()
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	addrs := testutil.ClusterPrimaries(t, f.addrs)
 	sort.Strings(addrs)
 	return addrs
 }
@@ -226,13 +211,17 @@ func TestHubClusterFailover(t *testing.T) {
 			onVictim = append(onVictim, u)
 		}
 	}
-	f.cl.Kill(t, victim)
+	slot, err := f.cc.ClusterKeySlot(context.Background(), f.keys.EventLog("d", f.users[0])).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.KillRedis(t, victim)
 	// Logged while the shard is down: no publish can reach anyone.
 	missed := map[chat.UserID]int64{}
 	for _, u := range onVictim {
 		missed[u] = f.logs.of(u).append(1)[0].ID
 	}
-	f.cl.waitPromoted(t, victim)
+	testutil.WaitPrimaryChange(t, f.addrs, int(slot), victim, time.Minute)
 	start := time.Now()
 	for _, u := range onVictim {
 		f.want(t, u, missed[u])
