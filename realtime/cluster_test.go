@@ -51,6 +51,7 @@ type clusterHub struct {
 	logs  *userLogs
 	h     *Hub
 	r     *router
+	m     *countMetrics
 	users []chat.UserID
 	got   map[chat.UserID]chan chat.Event
 }
@@ -59,10 +60,10 @@ func newClusterHub(t *testing.T, n int) *clusterHub {
 	t.Helper()
 	addrs := testutil.StartCluster(t)
 	f := &clusterHub{addrs: addrs, cc: testutil.ClusterClient(t, addrs), keys: chat.Keys{Prefix: "parleytest:cluster:", Sharded: true},
-		logs: &userLogs{}, got: map[chat.UserID]chan chat.Event{}}
+		logs: &userLogs{}, got: map[chat.UserID]chan chat.Event{}, m: &countMetrics{}}
 	old := recheck
 	recheck = time.Second // the failover test waits for it; these tests are not parallel
-	f.h = New(f.cc, f.keys, f.logs, Options{})
+	f.h = New(f.cc, f.keys, f.logs, Options{Metrics: f.m})
 	recheck = old
 	t.Cleanup(f.h.Close)
 	f.r = f.h.ps.(*router)
@@ -228,6 +229,9 @@ func TestHubClusterFailover(t *testing.T) {
 	}
 	t.Logf("%d users on the killed primary: missed events delivered %v after the replica's promotion", len(onVictim), time.Since(start).Round(time.Millisecond))
 	links := f.settled(t)
+	if n := f.m.resubscribed.Load(); n < int64(len(onVictim)) {
+		t.Errorf("%d resubscriptions counted, want at least one per user of the killed primary (%d)", n, len(onVictim))
+	}
 	for _, addr := range links {
 		if addr == victim {
 			t.Fatalf("a link to the killed primary %s is left: %v", victim, links)

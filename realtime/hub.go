@@ -101,12 +101,17 @@ type Metrics interface {
 	// LogReadsPending moves the number of log reads asked for and not yet
 	// done (waiting for a turn, running, or waiting to retry).
 	LogReadsPending(delta int)
+	// Resubscribed counts a channel subscribed again: moved to another
+	// pub/sub connection (slot migration, failover), or asked again after
+	// Redis dropped it or never confirmed it.
+	Resubscribed()
 }
 
 type noMetrics struct{}
 
 func (noMetrics) LogReadRetried()     {}
 func (noMetrics) LogReadsPending(int) {}
+func (noMetrics) Resubscribed()       {}
 
 // New starts a hub on rdb's pub/sub that reads missed events from log. It
 // subscribes with SSUBSCRIBE when keys.Sharded (one connection per primary
@@ -116,7 +121,11 @@ func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, o Options) *Hu
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return newHub(newRouter(rdb, keys.Sharded, lg, o.Metrics), keys, log, o)
+	m := o.Metrics
+	if m == nil {
+		m = noMetrics{}
+	}
+	return newHub(newRouter(rdb, keys.Sharded, lg, m), keys, log, o)
 }
 
 // pubSub is the slice of *redis.PubSub the hub uses.

@@ -298,11 +298,12 @@ func (l *gatedLog) counts() (running, maxRun int) {
 
 // countMetrics records the hub's counts.
 type countMetrics struct {
-	retries, pending atomic.Int64
+	retries, pending, resubscribed atomic.Int64
 }
 
 func (m *countMetrics) LogReadRetried()           { m.retries.Add(1) }
 func (m *countMetrics) LogReadsPending(delta int) { m.pending.Add(int64(delta)) }
+func (m *countMetrics) Resubscribed()             { m.resubscribed.Add(1) }
 
 func TestHubBoundsConcurrentLogReads(t *testing.T) {
 	const users, maxReads = 20, 3

@@ -102,11 +102,6 @@ const (
 // slot's owner on a cluster (a variable: tests shorten it).
 var recheck = 5 * time.Second
 
-// Resubscribed is counted by a Metrics that also has this method: a
-// channel subscribed again on another connection or after Redis dropped
-// it (slot migration, failover, lost confirmation).
-type resubscribeMetrics interface{ Resubscribed() }
-
 func newRouter(rdb redis.UniversalClient, sharded bool, lg *slog.Logger, m Metrics) *router {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &router{sharded: sharded, lg: lg, out: make(chan any, 1024), ctx: ctx, cancel: cancel,
@@ -491,9 +486,7 @@ func (r *router) reload() {
 }
 
 func (r *router) resubscribed() {
-	if m, ok := r.metrics.(resubscribeMetrics); ok {
-		m.Resubscribed()
-	}
+	r.metrics.Resubscribed()
 }
 
 // watch retries unconfirmed channels when due and, on a cluster, moves
