@@ -515,6 +515,19 @@ func TestHubSubscribeStopChurnLeavesRedisInStep(t *testing.T) {
 	if n := numsub(t, rdb, name, 0); n != 0 {
 		t.Fatalf("%d subscriptions in Redis after the last stop, want 0", n)
 	}
+	// The router keeps nothing either: no channel, no connection.
+	r := f.h.ps.(*router)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		chans, links := len(r.chans), len(r.links)
+		r.mu.Unlock()
+		if chans == 0 && links == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("router keeps %d channels and %d connections after the last stop", chans, links)
+		}
+	}
 }
 
 // shardedPass is set while TestHubSharded runs the hub's tests a second

@@ -73,6 +73,10 @@ type link struct {
 	refs    int // channels on it or on their way to it
 	started sync.Once
 	seen    atomic.Int64 // unix ns of the last reply or message (health check)
+	// down is set while the connection is broken (go-redis reconnects it
+	// and resubscribes by itself): asking it to subscribe one channel at a
+	// time then would only queue dials to a node that may be gone.
+	down atomic.Bool
 }
 
 // rchan is one channel's state in the router.
@@ -250,6 +254,13 @@ func (r *router) sync(name string) error {
 			break // in place (confirmed, or waiting for it)
 		}
 		old := c.on
+		if old != nil && old.addr == addr && r.links[addr] == old && old.down.Load() {
+			// Where it belongs, on a connection being re-established:
+			// its resubscribe confirms the channel (or is refused, and
+			// the channel is asked for alone then). Look again later.
+			r.retryLater(name, c)
+			break
+		}
 		target := old
 		if old == nil || old.addr != addr || r.links[addr] != old {
 			target = r.linkFor(addr)
@@ -346,11 +357,24 @@ func (r *router) subscribe(l *link, name string) error {
 	return err
 }
 
+// unsubscribe drops name from l. go-redis forgets the channel before it
+// writes the command, so that l's next resubscribe does not name it (a
+// channel of another slot there would make a cluster refuse all of them,
+// or pin l to the wrong node). On a link that is down the command is not
+// worth a dial to a node that may be gone: it goes with a done context,
+// which fails at once after go-redis forgot the channel (the new
+// connection has no subscription to drop).
 func (r *router) unsubscribe(l *link, name string) error {
-	if r.sharded {
-		return l.ps.SUnsubscribe(r.ctx, name)
+	ctx := r.ctx
+	if l.down.Load() {
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		ctx = done
 	}
-	return l.ps.Unsubscribe(r.ctx, name)
+	if r.sharded {
+		return l.ps.SUnsubscribe(ctx, name)
+	}
+	return l.ps.Unsubscribe(ctx, name)
 }
 
 // receive hands l's messages and confirmations to the hub until l
@@ -380,6 +404,7 @@ func (r *router) receive(l *link) {
 			// confirmed again; any that is not is subscribed again.
 			if fails == 0 {
 				r.lg.Warn("pub/sub connection lost; reconnecting", "node", l.addr, "err", err)
+				l.down.Store(true)
 				r.unconfirm(l, false)
 			}
 			fails++
@@ -393,6 +418,7 @@ func (r *router) receive(l *link) {
 			continue
 		}
 		fails = 0
+		l.down.Store(false)
 		l.seen.Store(time.Now().UnixNano())
 		switch m := msg.(type) {
 		case *redis.Message:
@@ -552,22 +578,36 @@ func (r *router) due(now time.Time) []string {
 }
 
 // moved lists the channels whose link is not their slot's owner in the
-// slot map (a failover promoted a replica, a slot migrated).
+// slot map (a failover promoted a replica, a slot migrated). A link that
+// is down and has such channels (its node died and another took its
+// slots) is replaced first: closing it once is cheaper than unsubscribing
+// its channels one by one behind go-redis's dials to the dead node.
 func (r *router) moved() []string {
 	r.mu.Lock()
-	type placed struct{ name, addr string }
+	type placed struct {
+		name string
+		l    *link
+	}
 	all := make([]placed, 0, len(r.chans))
 	for name, c := range r.chans {
 		if c.want && c.on != nil {
-			all = append(all, placed{name, c.on.addr})
+			all = append(all, placed{name, c.on})
 		}
 	}
 	r.mu.Unlock()
 	var out []string
+	dead := map[*link]bool{}
 	for _, p := range all {
-		if addr, err := r.owner(p.name); err == nil && addr != p.addr {
+		if addr, err := r.owner(p.name); err == nil && addr != p.l.addr {
 			out = append(out, p.name)
+			if p.l.down.Load() {
+				dead[p.l] = true
+			}
 		}
+	}
+	for l := range dead {
+		r.lg.Warn("pub/sub connection down and its slots served elsewhere; replacing it", "node", l.addr)
+		out = append(out, r.replace(l)...)
 	}
 	return out
 }
