@@ -295,6 +295,15 @@ func (r *router) sync(name string) error {
 	return firstErr
 }
 
+// backoff is the wait before re-asking a refused channel: tick doubled by
+// the tries so far, up to confirmMax.
+func (r *router) backoff(tries int) time.Duration {
+	if tries >= 20 {
+		return r.confirmMax
+	}
+	return min(r.tick<<tries, r.confirmMax)
+}
+
 // retryLater schedules the watchdog's look at an unconfirmed channel.
 // Called with r.mu held.
 func (r *router) retryLater(name string, c *rchan) {
@@ -435,11 +444,20 @@ func (r *router) receive(l *link) {
 // a node that no longer owns the slot) concerns the channels of l not yet
 // confirmed; anything else (CROSSSLOT of go-redis's all-channel resubscribe
 // after a reconnect, CLUSTERDOWN, ...) every channel of l.
+//
+// A MOVED that points at l's own address means l's connection is not on
+// the node it is meant for (go-redis routed its reconnect by a channel
+// whose slot had moved): l is replaced.
 func (r *router) refused(l *link, err error) {
 	msg := err.Error()
 	onlyUnconfirmed := strings.HasPrefix(msg, "MOVED") || strings.HasPrefix(msg, "ASK")
 	r.lg.Info("pub/sub subscribe refused; subscribing again", "node", l.addr, "err", err)
 	r.reload()
+	if f := strings.Fields(msg); len(f) == 3 && f[0] == "MOVED" && f[2] == l.addr {
+		r.lg.Warn("pub/sub connection on the wrong node; replacing it", "node", l.addr)
+		r.replace(l)
+		return
+	}
 	r.unconfirm(l, !onlyUnconfirmed)
 }
 
@@ -454,8 +472,10 @@ func (r *router) unconfirm(l *link, now bool) {
 			continue
 		}
 		if now || !c.confirmed {
+			// Soon, but backing off: a refusal that repeats (a slot map
+			// not reloaded yet) must not spin.
 			c.stale = true
-			c.due = time.Now()
+			c.due = time.Now().Add(r.backoff(c.tries))
 		} else {
 			c.confirmed = false
 			c.tries = 0
@@ -661,6 +681,8 @@ func (r *router) replace(l *link) []string {
 	for name, c := range r.chans {
 		if c.on == l && c.want {
 			c.stale, c.confirmed = true, false
+			c.due = time.Now()
+			r.pending[name] = struct{}{}
 			out = append(out, name)
 		}
 	}
