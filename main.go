@@ -26,7 +26,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], nil, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "parley:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

@@ -23,8 +23,9 @@ type command func(args []string, environ map[string]string, stdout, stderr io.Wr
 // commands are the subcommands `parley <name>` runs instead of the server.
 func commands() map[string]command {
 	return map[string]command{
-		"token":   runToken,
-		"version": runVersion,
+		"migrate-keys": runMigrateKeys,
+		"token":        runToken,
+		"version":      runVersion,
 	}
 }
 
@@ -35,8 +36,27 @@ const subcommandUsage = `Usage:
                          print an HS256 token signed with PARLEY_JWT_SECRET (or the domain's
                          key in PARLEY_JWT_DOMAIN_KEYS_DIR), for local testing
   parley version         print the module version and VCS revision
+  parley migrate-keys [--apply] [--cursor N] [--derive-unread]
+                         move a keyspace from before the Redis Cluster hash tags to today's
+                         names (SCAN + RENAMENX under PARLEY_KEY_PREFIX; a dry run without
+                         --apply; idempotent and resumable; see parley migrate-keys --help)
   parley --help          print this help
 `
+
+// usageError is bad usage of a subcommand (an unknown flag, a stray
+// argument): the process exits 2, as flag.ExitOnError would.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitCode is the process's exit status for run's error.
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
 
 // runToken mints an HS256 token for local testing with the configured
 // secret, user claim and domain claim.

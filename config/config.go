@@ -71,6 +71,7 @@ type Config struct {
 
 	// Transport limits, per node.
 	SocketAuthTimeout     time.Duration `env:"SOCKET_AUTH_TIMEOUT" envDefault:"5s" desc:"a new Socket.IO session that has not completed its CONNECT with a valid token within this time is closed (100ms-1m)"`
+	LegacySockets         bool          `env:"LEGACY_SOCKETS" envDefault:"false" desc:"accept the seed's Socket.IO clients (socket.io-client 1.x/2.x, Engine.IO v3): connect without a token, emit authenticate {token} within 15s, receive new-message; off: such clients are refused with 400"`
 	MaxPendingSessions    int           `env:"MAX_PENDING_SESSIONS" envDefault:"1000" desc:"Socket.IO sessions per node that have not authenticated yet; a handshake beyond it is refused with 503 (1-1000000)"`
 	MaxConnectionsPerUser int           `env:"MAX_CONNECTIONS_PER_USER" envDefault:"32" desc:"sockets and SSE streams one user may hold open on one node together; the next is refused with TOO_MANY_CONNECTIONS (1-100000)"`
 	// Slow consumers: what one connection may have queued and not yet

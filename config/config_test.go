@@ -392,6 +392,7 @@ func TestVariables(t *testing.T) {
 		"PARLEY_ADMIN_VALUE":         "admin",
 
 		"PARLEY_SOCKET_AUTH_TIMEOUT":      "5s",
+		"PARLEY_LEGACY_SOCKETS":           "false",
 		"PARLEY_MAX_PENDING_SESSIONS":     "1000",
 		"PARLEY_MAX_CONNECTIONS_PER_USER": "32",
 		"PARLEY_CONN_QUEUE_MAX":           "1000",

@@ -32,6 +32,9 @@ var (
 	// errOriginRefused refuses a websocket handshake from an origin that
 	// PARLEY_CORS_ORIGINS does not allow.
 	errOriginRefused = errors.New("origin not allowed")
+	// errLegacyClient refuses an Engine.IO v3 handshake (socket.io-client
+	// 1.x/2.x) while PARLEY_LEGACY_SOCKETS is off (legacy.go).
+	errLegacyClient = errors.New("Engine.IO v3 client without legacy mode")
 )
 
 // invalidTarget is a route the seed served for any conversation kind,
@@ -111,6 +114,8 @@ func classify(err error) apiError {
 		return e(http.StatusTooManyRequests, "TOO_MANY_CONNECTIONS", "too many open connections (sockets and event streams) for this user; close one first")
 	case errors.Is(err, errOriginRefused):
 		return e(http.StatusForbidden, "FORBIDDEN", "origin not allowed: see PARLEY_CORS_ORIGINS")
+	case errors.Is(err, errLegacyClient):
+		return e(http.StatusBadRequest, "UNSUPPORTED_PROTOCOL", legacyRefusal)
 	case errors.Is(err, errNotJSON):
 		return e(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "request body must be application/json")
 	case errors.Is(err, errNoRoute):

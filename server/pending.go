@@ -27,6 +27,7 @@ type pendingSession struct {
 	claimed bool // a session owns the slot
 	ended   bool
 	timer   *time.Timer
+	legacy  bool // connected without a token in legacy mode: no timeout here
 }
 
 // end releases the slot and stops the timeout; safe to call more than once.
@@ -99,7 +100,7 @@ func (ps pendingSessions) onSession(args ...any) {
 		return
 	}
 	p.claimed = true
-	if ps.timeout > 0 {
+	if ps.timeout > 0 && !p.legacy {
 		p.timer = time.AfterFunc(ps.timeout, func() { s.Close(true) })
 	}
 	p.mu.Unlock()
@@ -114,6 +115,25 @@ func authenticated(s *socket.Socket) {
 	if req := s.Request(); req != nil && req.Request() != nil {
 		if p := pendingOf(req.Request().Context()); p != nil {
 			p.end()
+		}
+	}
+}
+
+// legacyPending stops the timeout of the session under s and keeps its
+// slot: in legacy mode the socket connects without a token and has its own
+// window to authenticate (legacy.go), after which authenticated ends it.
+// An Engine.IO v3 client's socket connects before the session's
+// "connection" listener here has run (the library connects it from its own
+// listener): the mark keeps onSession from starting the timer.
+func legacyPending(s *socket.Socket) {
+	if req := s.Request(); req != nil && req.Request() != nil {
+		if p := pendingOf(req.Request().Context()); p != nil {
+			p.mu.Lock()
+			p.legacy = true
+			if p.timer != nil {
+				p.timer.Stop()
+			}
+			p.mu.Unlock()
 		}
 	}
 }

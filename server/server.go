@@ -79,6 +79,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	conns := newConnCounter(cfg.MaxConnectionsPerUser)
 	rtOpts := realtimeOptions{corsOrigins: cfg.CORSOrigins, onEmit: m.eventEmitted,
 		conns: conns, maxPending: cfg.MaxPendingSessions, authTimeout: cfg.SocketAuthTimeout,
+		legacy:            cfg.LegacySockets,
 		pollingMaxPackets: cfg.PollingMaxPackets,
 		queue:             sendQueueLimits{packets: cfg.ConnQueueMax, bytes: cfg.ConnQueueBytes, timeout: cfg.ConnWriteTimeout},
 		closedSlow:        m.slowClosed(transportSocketIO)}

@@ -43,6 +43,8 @@ type realtime struct {
 	// the sockets closed because theirs stayed full (sendqueue.go).
 	queue      sendQueueLimits
 	closedSlow func()
+	// legacy is PARLEY_LEGACY_SOCKETS: the seed's clients (legacy.go).
+	legacy legacyMode
 }
 
 // realtimeOptions configure the Socket.IO server.
@@ -64,6 +66,9 @@ type realtimeOptions struct {
 	// defaults); closedSlow is called per socket closed as slow.
 	queue      sendQueueLimits
 	closedSlow func()
+	// legacy accepts the seed's Engine.IO v3 clients and their
+	// post-connect authenticate flow (legacy.go).
+	legacy bool
 }
 
 func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realtimeOptions) *realtime {
@@ -72,6 +77,7 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 	// interval and a per-message-deflate setting (workarounds.go).
 	applyEngineWorkarounds(opts, o.workarounds)
 	opts.SetMaxHttpBufferSize(socketMaxPayload) // enforced by limitSocketPayloads
+	opts.SetAllowEIO3(o.legacy)                 // legacy.go
 	// No engine.io CORS: its answer to a disallowed origin is
 	// "Access-Control-Allow-Origin: false"; the cors middleware answers
 	// /socket.io/ like every route, and checkOrigin guards websockets.
@@ -88,7 +94,8 @@ func newRealtime(log *slog.Logger, a authenticator, r renderer, h *hub, o realti
 		typing: o.typing, presence: o.presence, conns: o.conns, origins: o.corsOrigins, workarounds: o.workarounds,
 		pending:    pendingSessions{count: newConnCounter(o.maxPending), timeout: o.authTimeout},
 		pollingMax: o.pollingMaxPackets,
-		queue:      o.queue.withDefaults(), closedSlow: o.closedSlow}
+		queue:      o.queue.withDefaults(), closedSlow: o.closedSlow,
+		legacy: legacyMode{on: o.legacy, window: legacyAuthWindow}}
 	if rt.onEmit == nil {
 		rt.onEmit = func(string) {}
 	}
@@ -105,7 +112,7 @@ func (rt *realtime) handler() http.Handler {
 	h := rt.io.ServeHandler(nil)
 	_ = rt.io.Engine().On("connection", openGate)
 	_ = rt.io.Engine().On("connection", rt.pending.onSession)
-	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(rt.workarounds.gate(limitPolling(rt.io.Engine(), h, rt.pollingMax)))))
+	return limitSocketPayloads(socketMaxPayload, checkOrigin(rt.origins, rt.pending.capHandshakes(rt.legacy.refuseEIO3(rt.workarounds.gate(limitPolling(rt.io.Engine(), h, rt.pollingMax))))))
 }
 
 func (rt *realtime) close() { rt.io.Close(nil) }
@@ -142,6 +149,10 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 		host = req.Request().Host
 	}
 	token, err := handshakeToken(h)
+	if rt.legacy.on && err == nil && token == "" {
+		rt.acceptLegacy(s, next) // authenticates after the connect (legacy.go)
+		return
+	}
 	cl := caller{}
 	if err == nil {
 		cl, err = rt.auth.authenticate(token, host)
@@ -183,6 +194,7 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 		return
 	}
 	life := watchSocket(s)
+	rt.holdPackets(s, life) // until onConnect (connecthold.go)
 	life.onClose(release)
 	life.onClose(deviceOnline(rt.log, rt.presence, cl))
 	s.SetData(socketState{caller: cl, after: after, life: life})
@@ -194,11 +206,19 @@ func (rt *realtime) authenticate(s *socket.Socket, next func(*socket.ExtendedErr
 }
 
 func (rt *realtime) onConnect(s *socket.Socket) {
+	// The library has registered the socket with its client: the packets
+	// held since the middleware accepted it may go (connecthold.go).
+	if l, ok := s.Data().(*legacySocket); ok {
+		l.life.markRegistered()
+		l.life.settle(s)
+		return
+	}
 	st, ok := s.Data().(socketState)
 	if !ok {
 		s.Disconnect(true)
 		return
 	}
+	st.life.markRegistered()
 	cl := st.caller
 	// Events come from the user's event log: a client that reconnects with
 	// auth.lastEventId first gets what it missed, then live events. Each

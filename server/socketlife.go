@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"time"
 
 	"github.com/zishang520/socket.io/v2/socket"
 )
@@ -24,12 +25,17 @@ type socketLife struct {
 	mu      sync.Mutex
 	closed  bool
 	release []func()
+	// registered is closed once the library has registered the socket
+	// with its client (its "connection" handler runs), or it closed
+	// (connecthold.go waits on it).
+	registered   chan struct{}
+	registerOnce sync.Once
 }
 
 // watchSocket ties a new life to s's close routes. It is called from the
 // handshake middleware, before the socket can connect.
 func watchSocket(s *socket.Socket) *socketLife {
-	l := &socketLife{}
+	l := &socketLife{registered: make(chan struct{})}
 	_ = s.On("disconnect", func(...any) { l.close() })
 	// The engine sets the ready state to "closed" before it emits
 	// "close": a close the listener missed is seen by the check.
@@ -65,6 +71,7 @@ func (l *socketLife) close() {
 	fs := l.release
 	l.release = nil
 	l.mu.Unlock()
+	l.markRegistered() // nothing waits for a socket that is gone
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()
 	}
@@ -86,5 +93,30 @@ func (l *socketLife) settle(s *socket.Socket) {
 	if l.isClosed() || s.Conn().ReadyState() == "closed" {
 		l.close()
 		s.Disconnect(false) // a no-op unless the library still counts it connected
+	}
+}
+
+// markRegistered records that the library has registered the socket with
+// its client: it is called first thing in the socket's "connection"
+// handler, which the library runs after the registration. Idempotent.
+func (l *socketLife) markRegistered() {
+	l.registerOnce.Do(func() { close(l.registered) })
+}
+
+// awaitRegistered waits until the socket is registered with its client or
+// closed, limit at most; it reports whether it was.
+func (l *socketLife) awaitRegistered(limit time.Duration) bool {
+	select {
+	case <-l.registered:
+		return true
+	default:
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-l.registered:
+		return true
+	case <-t.C:
+		return false
 	}
 }

@@ -22,6 +22,9 @@ type engineWorkarounds struct {
 	noWebsocketGate bool
 	// noDeflateSetting leaves PerMessageDeflate unset.
 	noDeflateSetting bool
+	// noConnectHold lets a connection's packets reach socket.io while its
+	// socket is being registered (connecthold.go).
+	noConnectHold bool
 	// pingInterval and pingTimeout replace 25 s and 30 s when set, so a
 	// test can run ping cycles quickly, or put the timeout under the
 	// interval.

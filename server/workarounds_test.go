@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/zishang520/engine.io-go-parser/packet"
 	"github.com/zishang520/engine.io/v2/engine"
+	"github.com/zishang520/socket.io/v2/socket"
 
 	"parley/internal/sioclient"
 )
@@ -195,6 +197,92 @@ func TestWorkaroundWebsocketGate(t *testing.T) {
 	t.Run("workaround", func(t *testing.T) {
 		if n := dropped(t, engineWorkarounds{}); n != 0 {
 			t.Errorf("with the gate %d of %d eager CONNECTs were dropped, want 0", n, clients)
+		}
+	})
+}
+
+// TestWorkaroundConnectHold constructs the race the connect hold closes:
+// a hook (a second middleware's listeners on the engine connection) holds
+// the library's connecting goroutine for 100 ms once it has flushed the
+// CONNECT ack to the transport, before it registers the socket with its
+// client. The client answers the ack at once with socketio-jwt's
+// "authenticate" (legacy mode, a bad token), which the reader decodes in
+// that gap: without the hold socket.io finds no socket for it and cuts the
+// connection, so the client never gets "unauthorized"; with it the packet
+// waits for the registration and is answered.
+func TestWorkaroundConnectHold(t *testing.T) {
+	const clients = 5
+	lost := func(t *testing.T, w engineWorkarounds) int {
+		f := newRTFixture(t, realtimeOptions{legacy: true, workarounds: w})
+		f.rt.io.Use(func(s *socket.Socket, next func(*socket.ExtendedError)) {
+			conn := s.Conn()
+			var ack atomic.Bool // the CONNECT ack was created, not yet flushed
+			_ = conn.On("packetCreate", func(a ...any) {
+				p, ok := arg[*packet.Packet](a)
+				if !ok || p.Type != packet.MESSAGE {
+					return
+				}
+				if d, ok := p.Data.(fmt.Stringer); ok && strings.HasPrefix(d.String(), "0") {
+					// Flush from this goroutine: wait until the transport
+					// has written the open packet.
+					for range 100 {
+						if conn.Transport().Writable() {
+							break
+						}
+						time.Sleep(time.Millisecond)
+					}
+					ack.Store(true)
+				}
+			})
+			_ = conn.On("drain", func(...any) {
+				if ack.CompareAndSwap(true, false) {
+					time.Sleep(100 * time.Millisecond) // the ack is on its way
+				}
+			})
+			next(nil)
+		})
+		n := 0
+		for range clients {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c, err := sioclient.Dial(ctx, f.url, nil, nil)
+			if err != nil {
+				cancel()
+				t.Fatalf("connect without a token in legacy mode: %v", err)
+			}
+			if err := c.Emit("authenticate", map[string]any{"token": "a.b.c"}); err != nil {
+				t.Fatal(err)
+			}
+			answered := false
+		read:
+			for {
+				select {
+				case ev, ok := <-c.Events:
+					if !ok {
+						break read
+					}
+					answered = answered || ev.Name == "unauthorized"
+				case <-ctx.Done():
+					break read
+				}
+			}
+			if !answered {
+				n++
+			}
+			cancel()
+			_ = c.Close()
+		}
+		return n
+	}
+	t.Run("upstream", func(t *testing.T) {
+		n := lost(t, engineWorkarounds{noConnectHold: true})
+		t.Logf("without the hold %d of %d eager authenticates were lost", n, clients)
+		if n == 0 {
+			t.Errorf("without the hold no eager authenticate of %d was lost: socket.io no longer acks a CONNECT before it registers the socket; the hold can go", clients)
+		}
+	})
+	t.Run("workaround", func(t *testing.T) {
+		if n := lost(t, engineWorkarounds{}); n != 0 {
+			t.Errorf("with the hold %d of %d eager authenticates were lost, want 0", n, clients)
 		}
 	})
 }
