@@ -54,6 +54,7 @@ type clusterHub struct {
 	m     *countMetrics
 	users []chat.UserID
 	got   map[chat.UserID]chan chat.Event
+	stops []func()
 }
 
 func newClusterHub(t *testing.T, n int) *clusterHub {
@@ -72,7 +73,9 @@ func newClusterHub(t *testing.T, n int) *clusterHub {
 		ch := make(chan chat.Event, 100)
 		f.users = append(f.users, u)
 		f.got[u] = ch
-		t.Cleanup(f.h.Subscribe("d", u, 0, func(ev chat.Event) { ch <- ev }, func(string) {}))
+		stop := f.h.Subscribe("d", u, 0, func(ev chat.Event) { ch <- ev }, func(string) {})
+		f.stops = append(f.stops, stop)
+		t.Cleanup(stop)
 	}
 	f.settled(t)
 	return f
@@ -196,6 +199,58 @@ func TestHubClusterOneLinkPerPrimary(t *testing.T) {
 		ev := f.publish(t, u)
 		f.want(t, u, ev.ID)
 	}
+	if n := f.shardSubs(t); n != len(f.users) {
+		t.Fatalf("%d shard subscriptions on the primaries, want %d", n, len(f.users))
+	}
+	// Every connection stops: the hub keeps no channel or connection, and
+	// no primary any subscription.
+	for _, stop := range f.stops {
+		stop()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		f.r.mu.Lock()
+		chans, links := len(f.r.chans), len(f.r.links)
+		f.r.mu.Unlock()
+		if chans == 0 && links == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after every stop the router keeps %d channels and %d connections", chans, links)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left := f.shardSubs(t)
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d shard subscriptions left on the primaries after every stop", left)
+		}
+	}
+}
+
+// shardSubs is the number of shard subscriptions to the users' channels,
+// summed over the primaries (each counts its own).
+func (f *clusterHub) shardSubs(t *testing.T) int {
+	t.Helper()
+	names := make([]string, len(f.users))
+	for i, u := range f.users {
+		names[i] = f.keys.EventLog("d", u)
+	}
+	ctx := context.Background()
+	total := 0
+	for _, p := range f.primaries(t) {
+		c := redis.NewClient(&redis.Options{Addr: p})
+		n, err := c.PubSubShardNumSub(ctx, names...).Result()
+		_ = c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range n {
+			total += int(k)
+		}
+	}
+	return total
 }
 
 // TestHubClusterFailover: a primary is SIGKILLed; its replica is promoted.
