@@ -77,9 +77,11 @@ func InboxKey(d Domain, u UserID) string { return string(d) + ":inbox:" + string
 // '{' or '}' (config refuses it), so the tag is always the one Parley put.
 type Keys struct {
 	Prefix string
-	// Sharded makes the scripts publish with SPUBLISH (sharded pub/sub,
-	// Redis >= 7, single or cluster) and the hub subscribe with SSUBSCRIBE;
-	// false (the embedded store, which has none) uses PUBLISH/SUBSCRIBE.
+	// Sharded picks the pub/sub commands of users' event channels: true =
+	// SPUBLISH/SSUBSCRIBE (sharded pub/sub, Redis >= 7, single or cluster:
+	// on a cluster an event reaches only the shard that owns the user's
+	// slot); false = PUBLISH/SUBSCRIBE, for the embedded store (miniredis
+	// has no sharded pub/sub).
 	Sharded bool
 }
 
@@ -207,6 +209,12 @@ func (k Keys) Nodes() string { return k.Prefix + "{nodes}" }
 
 // NodeUsers is the set of "<domain>:<user>" members a node holds.
 func (k Keys) NodeUsers(node string) string { return k.Prefix + "{node:" + node + "}:users" }
+
+// NodeBeat is the epoch ms of a node's last heartbeat, in the node's slot:
+// the claim of a dead node checks and deletes it atomically with taking
+// the node's users, and a node whose key is gone was declared dead. (Nodes
+// is only the index the sweep reads to find candidates.)
+func (k Keys) NodeBeat(node string) string { return k.Prefix + "{node:" + node + "}:beat" }
 
 // NodeClaim is a dead node's users while a sweeper evicts them; it shares
 // the node's slot, so NodeUsers can be renamed to it.

@@ -53,7 +53,13 @@ func (t *Tracker) announce(ctx context.Context, d chat.Domain, u chat.UserID, on
 		if own.Val()[i] || theirs[i].Val() {
 			continue
 		}
-		p.Publish(ctx, t.keys.EventLog(d, peer), ev)
+		// Sharded: SPUBLISH in the peer's slot (a cluster pipeline is split
+		// per node, so peers on several shards cost one round trip each).
+		if t.keys.Sharded {
+			p.SPublish(ctx, t.keys.EventLog(d, peer), ev)
+		} else {
+			p.Publish(ctx, t.keys.EventLog(d, peer), ev)
+		}
 	}
 	if _, err := p.Exec(ctx); err != nil {
 		t.log.Warn("presence: publish", "user", string(u), "err", err)

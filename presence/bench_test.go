@@ -41,9 +41,10 @@ func pings(b *testing.B, rdb *redis.Client, n int) {
 	}
 }
 
-// BenchmarkBeat measures one heartbeat (refresh in batches, plus a sweep
-// finding nothing) of a node holding 10,000 users, against real Redis,
-// over the bare round trips it needs (one per batch of DefaultBatch users).
+// BenchmarkBeat measures one heartbeat (the node's beat script, then the
+// refresh pipelined in batches, plus a sweep finding nothing) of a node
+// holding 10,000 users, against real Redis, over the bare round trips it
+// needs (one per batch of DefaultBatch users, plus the beat script).
 func BenchmarkBeat(b *testing.B) {
 	const users = 10_000
 	tr, rdb, d := benchTracker(b)
@@ -54,7 +55,7 @@ func BenchmarkBeat(b *testing.B) {
 		}
 	}
 	b.Run("baseline-pings", func(b *testing.B) {
-		pings(b, rdb, users/presence.DefaultBatch)
+		pings(b, rdb, users/presence.DefaultBatch+1)
 		baselines.Keep(b, "beat")
 	})
 	b.Run("parley", func(b *testing.B) {
@@ -67,12 +68,14 @@ func BenchmarkBeat(b *testing.B) {
 }
 
 // BenchmarkConnectDisconnect measures a user's first device arriving and
-// leaving (two scripts; no DM peers to tell) over two bare round trips.
+// leaving (per-slot steps: the node's join script and the user's connect
+// script, then the user's disconnect script and the SREM from the node's
+// set; no DM peers to tell) over four bare round trips.
 func BenchmarkConnectDisconnect(b *testing.B) {
 	tr, rdb, d := benchTracker(b)
 	ctx := context.Background()
 	b.Run("baseline-pings", func(b *testing.B) {
-		pings(b, rdb, 2)
+		pings(b, rdb, 4)
 		baselines.Keep(b, "connect")
 	})
 	b.Run("parley", func(b *testing.B) {

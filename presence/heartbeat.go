@@ -48,25 +48,37 @@ func (t *Tracker) Beat(ctx context.Context) {
 	}
 }
 
-// refreshAll pushes the expiry of id's entries forward, in batches; a batch
-// that finds the node declared dead renews its id.
+// refreshAll pushes id's heartbeat and its users' expiries forward. The
+// node step (beat.lua, the node's slot) goes first: when it finds the node
+// declared dead, the node renews its id and writes nothing else. Then one
+// pipeline (split per node on a cluster) refreshes the registry entry and,
+// per user, this node's entry (ZADD XX: an entry removed meanwhile, the
+// user left, is not brought back) and the key's TTL.
 func (t *Tracker) refreshAll(ctx context.Context, id string, users []string) error {
+	const op = "presence.Beat"
 	now := t.now()
+	n, err := t.beatScript.Run(ctx, t.rdb, []string{t.keys.NodeBeat(id)}, ms(now), keyTTL.Milliseconds()).Int64()
+	if err != nil {
+		return chat.StoreError(op, err)
+	}
+	if n < 0 {
+		t.renew(ctx, id)
+		return nil
+	}
+	exp := float64(ms(now.Add(t.expiry)))
 	for start := 0; start == 0 || start < len(users); start += t.batch {
 		part := users[start:min(start+t.batch, len(users))]
-		keys := make([]string, 0, len(part)+1)
-		keys = append(keys, t.nodes())
+		p := t.rdb.Pipeline()
+		if start == 0 {
+			p.ZAdd(ctx, t.nodes(), redis.Z{Score: float64(ms(now)), Member: id})
+		}
 		for _, m := range part {
 			d, u := split(m)
-			keys = append(keys, t.userNodes(d, u))
+			p.ZAddXX(ctx, t.userNodes(d, u), redis.Z{Score: exp, Member: id})
+			p.PExpire(ctx, t.userNodes(d, u), keyTTL)
 		}
-		n, err := t.refresh.Run(ctx, t.rdb, keys, id, ms(now), ms(now.Add(t.expiry)), keyTTL.Milliseconds()).Int64()
-		if err != nil {
-			return chat.StoreError("presence.Beat", err)
-		}
-		if n < 0 {
-			t.renew(ctx, id)
-			return nil
+		if _, err := p.Exec(ctx); err != nil {
+			return chat.StoreError(op, err)
 		}
 	}
 	return nil
@@ -117,13 +129,21 @@ func (t *Tracker) Sweep(ctx context.Context) error {
 		if node == self {
 			continue // our own heartbeat is late; refresh will tell us if we lost the node
 		}
-		seen, err := t.claim.Run(ctx, t.rdb, []string{t.nodes(), t.nodeUsers(node), t.claimed(node)},
-			node, deadline, (10 * t.expiry).Milliseconds()).Int64()
+		seen, err := t.claim.Run(ctx, t.rdb, []string{t.keys.NodeBeat(node), t.nodeUsers(node), t.claimed(node)},
+			deadline, (10 * t.expiry).Milliseconds()).Int64()
 		if err != nil {
 			return chat.StoreError(op, err)
 		}
+		if seen == -1 {
+			continue // it came back (its registry entry lags its heartbeat key)
+		}
+		// Claimed by this caller, or earlier by another, or the node left:
+		// its registry entry goes (idempotent; a different slot).
+		if err := t.rdb.ZRem(ctx, t.nodes(), node).Err(); err != nil {
+			return chat.StoreError(op, err)
+		}
 		if seen < 0 {
-			continue // another node claimed it, or it came back
+			continue
 		}
 		t.log.Info("presence: swept a dead node", "node", node, "last_heartbeat", seen)
 		if err := t.evictAll(ctx, node, seen); err != nil {
@@ -133,7 +153,11 @@ func (t *Tracker) Sweep(ctx context.Context) error {
 	return nil
 }
 
-// evictAll removes the claimed dead node from each of its users.
+// evictAll removes the claimed dead node from each of its users: per user
+// the user step (evict.lua, the user's slot), pipelined by batch, then the
+// users done leave the claim (the node's slot). A sweeper that dies midway
+// leaves the rest in the claim, which expires (as before the split); their
+// entries expire by themselves, without an offline event.
 func (t *Tracker) evictAll(ctx context.Context, node string, seen int64) error {
 	const op = "presence.Sweep"
 	claim := t.claimed(node)
@@ -145,23 +169,37 @@ func (t *Tracker) evictAll(ctx context.Context, node string, seen int64) error {
 		if len(users) == 0 {
 			return nil
 		}
-		keys := make([]string, 0, 2*len(users)+1)
-		keys = append(keys, claim)
-		args := []any{node, ms(t.now()), seen, keyTTL.Milliseconds()}
-		for _, m := range users {
+		now := ms(t.now())
+		p := t.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(users))
+		for i, m := range users {
 			d, u := split(m)
-			keys = append(keys, t.userNodes(d, u), t.userAt(d, u))
-			args = append(args, m)
+			cmds[i] = t.evict.Eval(ctx, p, []string{t.userNodes(d, u), t.userAt(d, u)}, node, now, seen, keyTTL.Milliseconds())
 		}
-		gone, err := t.evict.Run(ctx, t.rdb, keys, args...).Int64Slice()
-		if err != nil {
-			return chat.StoreError(op, err)
-		}
-		for i, at := range gone {
-			if at > 0 && i < len(users) {
+		_, _ = p.Exec(ctx) // errors are per command, below
+		var done []any
+		var firstErr error
+		for i, c := range cmds {
+			at, err := c.Int64()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			done = append(done, users[i])
+			if at > 0 {
 				d, u := split(users[i])
 				t.announce(ctx, d, u, false, at)
 			}
+		}
+		if len(done) > 0 {
+			if err := t.rdb.SRem(ctx, claim, done...).Err(); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		if firstErr != nil {
+			return chat.StoreError(op, firstErr)
 		}
 	}
 }

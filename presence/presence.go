@@ -16,12 +16,14 @@ import (
 )
 
 var (
+	//go:embed join.lua
+	joinLua string
 	//go:embed connect.lua
 	connectLua string
 	//go:embed disconnect.lua
 	disconnectLua string
-	//go:embed refresh.lua
-	refreshLua string
+	//go:embed beat.lua
+	beatLua string
 	//go:embed claim.lua
 	claimLua string
 	//go:embed evict.lua
@@ -69,7 +71,7 @@ type Tracker struct {
 	batch    int
 	log      *slog.Logger
 
-	connect, disconnect, refresh, claim, evict *redis.Script
+	join, connect, disconnect, beatScript, claim, evict *redis.Script
 
 	// stripes serialise the Redis writes of one user on this node, so a
 	// connect and a disconnect racing each other reach Redis in the order
@@ -118,8 +120,8 @@ func New(rdb redis.UniversalClient, keys chat.Keys, o Options) *Tracker {
 	}
 	return &Tracker{rdb: rdb, keys: keys, now: o.Now, beat: o.Heartbeat, expiry: o.Expiry,
 		maxPeers: o.MaxPeers, batch: o.Batch, log: o.Log, id: o.NodeID, local: map[string]*entry{},
-		connect: redis.NewScript(connectLua), disconnect: redis.NewScript(disconnectLua),
-		refresh: redis.NewScript(refreshLua), claim: redis.NewScript(claimLua), evict: redis.NewScript(evictLua)}
+		join: redis.NewScript(joinLua), connect: redis.NewScript(connectLua), disconnect: redis.NewScript(disconnectLua),
+		beatScript: redis.NewScript(beatLua), claim: redis.NewScript(claimLua), evict: redis.NewScript(evictLua)}
 }
 
 func randomID() string {
@@ -135,11 +137,19 @@ func (t *Tracker) NodeID() string {
 	return t.id
 }
 
-// Start registers this node in the registry. A failure is not fatal: the
-// first heartbeat that finds the node unregistered registers it again.
+// Start registers this node: its heartbeat key (the node's slot) and its
+// entry in the registry (another slot). A failure is not fatal: the first
+// heartbeat or connect that finds the node unregistered takes a new id and
+// registers it again.
 func (t *Tracker) Start(ctx context.Context) error {
 	id := t.NodeID()
-	return chat.StoreError("presence.Start", t.rdb.ZAdd(ctx, t.nodes(), redis.Z{Score: float64(ms(t.now())), Member: id}).Err())
+	now := ms(t.now())
+	// The heartbeat key first: a registry entry without it is swept as a
+	// node that left.
+	if err := t.rdb.Set(ctx, t.keys.NodeBeat(id), now, keyTTL).Err(); err != nil {
+		return chat.StoreError("presence.Start", err)
+	}
+	return chat.StoreError("presence.Start", t.rdb.ZAdd(ctx, t.nodes(), redis.Z{Score: float64(now), Member: id}).Err())
 }
 
 // Run beats every heartbeat interval until ctx ends.
@@ -209,23 +219,36 @@ func (t *Tracker) Disconnect(ctx context.Context, d chat.Domain, u chat.UserID) 
 }
 
 // register writes this node's entry for m (whose stripe the caller holds)
-// and announces m online when it was offline.
+// and announces m online when it was offline. Two steps, each atomic in
+// its slot: the node step (join.lua: the node is alive and holds m), then
+// the user step (connect.lua: the node's entry in m's presence). The node
+// step goes first so that a sweeper that claims this node after it finds
+// m in the node's set and evicts it. Window: a node declared dead between
+// the two steps leaves an entry of its old id in m's presence, which no
+// sweep removes; it expires by itself after Expiry (its score), and the
+// node registers m again under its new id on its next heartbeat, so m
+// stays online; only m's offline event can be missed if m leaves before
+// that entry expires.
 func (t *Tracker) register(ctx context.Context, m string, e *entry) error {
 	const op = "presence.Connect"
 	id := t.NodeID()
 	now := t.now()
 	d, u := split(m)
-	res, err := t.connect.Run(ctx, t.rdb, []string{t.userNodes(d, u), t.userAt(d, u), t.nodeUsers(id), t.nodes()},
-		id, ms(now), ms(now.Add(t.expiry)), m, keyTTL.Milliseconds()).Int64Slice()
+	ok, err := t.join.Run(ctx, t.rdb, []string{t.keys.NodeBeat(id), t.nodeUsers(id)}, m).Int64()
+	if err != nil {
+		return chat.StoreError(op, err)
+	}
+	if ok < 0 {
+		t.renew(ctx, id) // the next heartbeat registers every user under the new id
+		return nil
+	}
+	res, err := t.connect.Run(ctx, t.rdb, []string{t.userNodes(d, u), t.userAt(d, u)},
+		id, ms(now), ms(now.Add(t.expiry)), keyTTL.Milliseconds()).Int64Slice()
 	if err != nil {
 		return chat.StoreError(op, err)
 	}
 	if len(res) != 2 {
 		return chat.E(op, chat.Internal, "", fmt.Errorf("connect script: unexpected reply %v", res))
-	}
-	if res[0] < 0 {
-		t.renew(ctx, id) // the next heartbeat registers every user under the new id
-		return nil
 	}
 	t.mu.Lock()
 	// An entry registered under an id renewed meanwhile stays unregistered:
@@ -241,17 +264,25 @@ func (t *Tracker) register(ctx context.Context, m string, e *entry) error {
 }
 
 // unregister removes this node's entry for m (whose stripe the caller
-// holds) and announces m offline when no node holds them any more.
+// holds) and announces m offline when no node holds them any more. The
+// user step first (disconnect.lua, m's slot), then m leaves the node's set
+// (the node's slot): a sweep that claims the node in between finds m's
+// entry already gone and announces nothing twice.
 func (t *Tracker) unregister(ctx context.Context, m string, e *entry) error {
 	if !e.registered {
 		return nil
 	}
 	d, u := split(m)
 	now := ms(t.now())
-	gone, err := t.disconnect.Run(ctx, t.rdb, []string{t.userNodes(d, u), t.userAt(d, u), t.nodeUsers(e.node)},
-		e.node, now, m, keyTTL.Milliseconds()).Int64()
+	gone, err := t.disconnect.Run(ctx, t.rdb, []string{t.userNodes(d, u), t.userAt(d, u)},
+		e.node, now, keyTTL.Milliseconds()).Int64()
 	if err != nil {
 		return chat.StoreError("presence.Disconnect", err)
+	}
+	if err := t.rdb.SRem(ctx, t.nodeUsers(e.node), m).Err(); err != nil {
+		// m's entry is gone; a stale member only makes a later sweep of
+		// this node find nothing to evict for m.
+		t.log.Warn("presence: leave node set", "user", m, "err", err)
 	}
 	if gone == 1 {
 		t.announce(ctx, d, u, false, now)
@@ -316,12 +347,14 @@ func (t *Tracker) Close(ctx context.Context) error {
 		// other nodes sweep them after the expiry and announce those users.
 		return firstErr
 	}
-	_, err := t.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, t.nodes(), id)
-		p.Del(ctx, t.nodeUsers(id))
-		return nil
-	})
-	return chat.StoreError("presence.Close", err)
+	// Three slots: the node's heartbeat key and set go first, so that
+	// whatever happens next nobody sweeps (and announces) this node's
+	// users again; the registry entry left by a failure is dropped by the
+	// next sweep (no heartbeat key: the node left).
+	if err := t.rdb.Del(ctx, t.keys.NodeBeat(id), t.nodeUsers(id)).Err(); err != nil {
+		return chat.StoreError("presence.Close", err)
+	}
+	return chat.StoreError("presence.Close", t.rdb.ZRem(ctx, t.nodes(), id).Err())
 }
 
 // Lookup returns the presence of ids in d as viewer sees it, in order. A

@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ const (
 // a DM with users "1" and "2".
 type world struct {
 	t      *testing.T
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	keys   chat.Keys
 	domain chat.Domain
 	clock  *clock
@@ -50,8 +51,16 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	rdb := testutil.Redis(t)
-	w := &world{t: t, rdb: rdb, keys: chat.Keys{Prefix: testutil.Prefix(t)}, domain: chat.Domain(testutil.Domain(t)),
+	// TestPresenceSharded runs every test again with sharded pub/sub,
+	// TestPresenceCluster on a Redis Cluster (with sharded pub/sub).
+	var rdb redis.UniversalClient
+	sharded := strings.HasPrefix(t.Name(), "TestPresenceSharded/")
+	if strings.HasPrefix(t.Name(), "TestPresenceCluster/") {
+		rdb, sharded = clusterClient, true
+	} else {
+		rdb = testutil.Redis(t)
+	}
+	w := &world{t: t, rdb: rdb, keys: chat.Keys{Prefix: testutil.Prefix(t), Sharded: sharded}, domain: chat.Domain(testutil.Domain(t)),
 		clock: &clock{t: time.UnixMilli(1_800_000_000_000)}}
 	ctx := context.Background()
 	for _, u := range []chat.UserID{"1", "2"} {
@@ -59,12 +68,20 @@ func newWorld(t *testing.T) *world {
 			t.Fatal(err)
 		}
 	}
-	ps := rdb.Subscribe(ctx, w.keys.EventLog(w.domain, "watcher"))
+	var ps *redis.PubSub
+	if sharded {
+		ps = rdb.SSubscribe(ctx, w.keys.EventLog(w.domain, "watcher"))
+	} else {
+		ps = rdb.Subscribe(ctx, w.keys.EventLog(w.domain, "watcher"))
+	}
 	if _, err := ps.Receive(ctx); err != nil { // the subscription is live
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = ps.Close()
+		if _, ok := rdb.(*redis.Client); !ok {
+			return // a cluster of the test's own, torn down with it
+		}
 		var keys []string
 		iter := rdb.Scan(ctx, 0, w.keys.Prefix+"*", 500).Iterator()
 		for iter.Next(ctx) {
@@ -95,7 +112,11 @@ func (w *world) node(id string) *presence.Tracker {
 func (w *world) drain() []string {
 	w.t.Helper()
 	ctx := context.Background()
-	if err := w.rdb.Publish(ctx, w.keys.EventLog(w.domain, "watcher"), "sentinel").Err(); err != nil {
+	publish := w.rdb.Publish
+	if w.keys.Sharded {
+		publish = w.rdb.SPublish
+	}
+	if err := publish(ctx, w.keys.EventLog(w.domain, "watcher"), "sentinel").Err(); err != nil {
 		w.t.Fatal(err)
 	}
 	var got []string
@@ -480,5 +501,84 @@ func TestBlocksHidePresence(t *testing.T) {
 	}
 	if got := w.drain(); !equal(got, []string{"2 off"}) {
 		t.Errorf("events %v, want [2 off] once unblocked", got)
+	}
+}
+
+// TestConnectAfterClaimRejoins: a node declared dead (it stalled) that
+// connects a user before its next heartbeat writes nothing under its old
+// id (the node step finds its heartbeat key gone), takes a new id, and
+// registers the user on its next heartbeat.
+func TestConnectAfterClaimRejoins(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	a, b := w.node("A"), w.node("B")
+	w.clock.add(expiry + time.Millisecond)
+	b.Beat(ctx) // sweeps A
+	w.connect(t, a, "1")
+	if st := w.lookup(b, "1"); st.Online {
+		t.Fatal("user 1 online under the swept id")
+	}
+	if n, _ := w.rdb.Exists(ctx, w.keys.NodeUsers("A"), w.keys.NodeBeat("A")).Result(); n != 0 {
+		t.Errorf("%d keys of the swept node A written", n)
+	}
+	if a.NodeID() == "A" {
+		t.Fatal("A kept its swept id")
+	}
+	a.Beat(ctx)
+	if got := w.drain(); !equal(got, []string{"1 on"}) {
+		t.Errorf("events %v, want [1 on]", got)
+	}
+	if st := w.lookup(b, "1"); !st.Online {
+		t.Error("user 1 offline after A's heartbeat under its new id")
+	}
+}
+
+// TestPresenceSharded runs the presence tests again with sharded pub/sub
+// (SPUBLISH for the announcements), as on Redis >= 7 and Redis Cluster.
+func TestPresenceSharded(t *testing.T) {
+	testutil.NeedRealRedis(t, "sharded pub/sub (SSUBSCRIBE/SPUBLISH); miniredis has none")
+	for _, tt := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"DevicesAcrossNodes", TestDevicesAcrossNodes},
+		{"LookupHidesAcrossBlocks", TestLookupHidesAcrossBlocks},
+		{"DeadNodeSwept", TestDeadNodeSwept},
+		{"StalledNodeRejoins", TestStalledNodeRejoins},
+		{"HeartbeatKeepsUsersOnline", TestHeartbeatKeepsUsersOnline},
+		{"CloseAnnouncesOffline", TestCloseAnnouncesOffline},
+		{"OutageSweepsNobody", TestOutageSweepsNobody},
+		{"BlocksHidePresence", TestBlocksHidePresence},
+		{"ConnectAfterClaimRejoins", TestConnectAfterClaimRejoins},
+	} {
+		t.Run(tt.name, tt.f)
+	}
+}
+
+// clusterClient is TestPresenceCluster's cluster, shared by its subtests.
+var clusterClient *redis.ClusterClient
+
+// TestPresenceCluster runs the presence tests on a Redis Cluster (3
+// primaries + 3 replicas): every script's keys share a slot (a cluster
+// refuses others with CROSSSLOT), announcements go out with SPUBLISH.
+func TestPresenceCluster(t *testing.T) {
+	clusterClient = testutil.ClusterClient(t, testutil.StartCluster(t))
+	t.Cleanup(func() { clusterClient = nil })
+	for _, tt := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"DevicesAcrossNodes", TestDevicesAcrossNodes},
+		{"LookupHidesAcrossBlocks", TestLookupHidesAcrossBlocks},
+		{"DeadNodeSwept", TestDeadNodeSwept},
+		{"StalledNodeRejoins", TestStalledNodeRejoins},
+		{"HeartbeatKeepsUsersOnline", TestHeartbeatKeepsUsersOnline},
+		{"CloseAnnouncesOffline", TestCloseAnnouncesOffline},
+		{"OutageSweepsNobody", TestOutageSweepsNobody},
+		{"BlocksHidePresence", TestBlocksHidePresence},
+		{"ConnectAfterClaimRejoins", TestConnectAfterClaimRejoins},
+	} {
+		t.Run(tt.name, tt.f)
 	}
 }

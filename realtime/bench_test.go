@@ -7,10 +7,13 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"parley/chat"
 	"parley/internal/testutil"
@@ -87,4 +90,85 @@ func benchHubFanout(b *testing.B, n int) {
 		wait(int64(b.N * n))
 		baselines.Report(b, "hubfanout"+name)
 	})
+}
+
+// BenchmarkHubPubSubMode publishes logged events to 10 users subscribed on
+// one hub, with plain (PUBLISH/SUBSCRIBE) and sharded
+// (SPUBLISH/SSUBSCRIBE) pub/sub on the same Redis, and waits until every
+// event is delivered: the cost of the hub's delivery in each mode (the
+// sharded sub-benchmark reports x-baseline against the plain one).
+func BenchmarkHubPubSubMode(b *testing.B) {
+	for _, sharded := range []bool{false, true} {
+		b.Run("sharded="+strconv.FormatBool(sharded), func(b *testing.B) {
+			if sharded {
+				testutil.NeedRealRedis(b, "sharded pub/sub (SSUBSCRIBE/SPUBLISH); miniredis has none")
+			}
+			benchHubPubSub(b, testutil.Redis(b), sharded, "")
+		})
+	}
+	// The same on a local Redis Cluster (3 primaries + 3 replicas): the
+	// hub holds one connection per primary, the 10 users spread over them.
+	b.Run("cluster", func(b *testing.B) {
+		addrs := testutil.StartCluster(b)
+		benchHubPubSub(b, testutil.ClusterClient(b, addrs), true, "cluster")
+	})
+}
+
+func benchHubPubSub(b *testing.B, rdb redis.UniversalClient, sharded bool, label string) {
+	keys := chat.Keys{Prefix: testutil.Prefix(b), Sharded: sharded}
+	logs := &userLogs{}
+	h := New(rdb, keys, logs, Options{})
+	b.Cleanup(h.Close)
+	var got atomic.Int64
+	users := make([]chat.UserID, 10)
+	for i := range users {
+		users[i] = chat.UserID(strconv.Itoa(i + 1))
+		b.Cleanup(h.Subscribe("bench", users[i], 0, func(chat.Event) { got.Add(1) }, func(string) {}))
+	}
+	r := h.ps.(*router)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		n := 0
+		for _, c := range r.chans {
+			if c.confirmed {
+				n++
+			}
+		}
+		r.mu.Unlock()
+		if n == len(users) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("subscriptions never confirmed")
+		}
+	}
+	// Counted from before the events are logged: a log read under way
+	// (a subscription's first confirmation) may deliver some of them
+	// before their publish, which then delivers nothing twice.
+	got.Store(0)
+	payloads := make([][]byte, b.N)
+	for i := range payloads {
+		u := users[i%len(users)]
+		ev := logs.of(u).append(1)[0]
+		payloads[i], _ = json.Marshal(ev)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if err := publish(rdb, keys, keys.EventLog("bench", users[i%len(users)]), payloads[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); got.Load() < int64(b.N); time.Sleep(20 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("received %d of %d events", got.Load(), b.N)
+		}
+	}
+	if sharded {
+		baselines.Report(b, "pubsubmode")
+	} else {
+		baselines.Keep(b, "pubsubmode")
+	}
+	if label == "cluster" {
+		b.ReportMetric(float64(len(r.linkCount())), "connections")
+	}
 }

@@ -101,16 +101,31 @@ type Metrics interface {
 	// LogReadsPending moves the number of log reads asked for and not yet
 	// done (waiting for a turn, running, or waiting to retry).
 	LogReadsPending(delta int)
+	// Resubscribed counts a channel subscribed again: moved to another
+	// pub/sub connection (slot migration, failover), or asked again after
+	// Redis dropped it or never confirmed it.
+	Resubscribed()
 }
 
 type noMetrics struct{}
 
 func (noMetrics) LogReadRetried()     {}
 func (noMetrics) LogReadsPending(int) {}
+func (noMetrics) Resubscribed()       {}
 
-// New starts a hub on rdb's pub/sub that reads missed events from log.
+// New starts a hub on rdb's pub/sub that reads missed events from log. It
+// subscribes with SSUBSCRIBE when keys.Sharded (one connection per primary
+// on a Redis Cluster; see router), with SUBSCRIBE otherwise.
 func New(rdb redis.UniversalClient, keys chat.Keys, log EventLog, o Options) *Hub {
-	return newHub(rdb.Subscribe(context.Background()), keys, log, o)
+	lg := o.Log
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	m := o.Metrics
+	if m == nil {
+		m = noMetrics{}
+	}
+	return newHub(newRouter(rdb, keys.Sharded, lg, m), keys, log, o)
 }
 
 // pubSub is the slice of *redis.PubSub the hub uses.
@@ -157,7 +172,7 @@ func (h *Hub) receive() {
 	for msg := range h.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
 				h.confirmed(m.Channel)
 			}
 		case *redis.Message:

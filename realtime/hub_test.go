@@ -71,6 +71,7 @@ func (l *memLog) LastEventID(context.Context, chat.Domain, chat.UserID) (int64, 
 // hubFixture is a hub on real Redis pub/sub (for the subscription
 // confirmation) whose events the test offers directly.
 type hubFixture struct {
+	rdb *redis.Client
 	h   *Hub
 	log *memLog
 	got chan chat.Event
@@ -79,7 +80,8 @@ type hubFixture struct {
 func newHubFixture(t *testing.T) *hubFixture {
 	t.Helper()
 	f := &hubFixture{log: &memLog{}, got: make(chan chat.Event, 10_000)}
-	f.h = New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, f.log, Options{})
+	f.rdb = testutil.Redis(t)
+	f.h = New(f.rdb, testKeys(t), f.log, Options{})
 	t.Cleanup(f.h.Close)
 	return f
 }
@@ -296,18 +298,19 @@ func (l *gatedLog) counts() (running, maxRun int) {
 
 // countMetrics records the hub's counts.
 type countMetrics struct {
-	retries, pending atomic.Int64
+	retries, pending, resubscribed atomic.Int64
 }
 
 func (m *countMetrics) LogReadRetried()           { m.retries.Add(1) }
 func (m *countMetrics) LogReadsPending(delta int) { m.pending.Add(int64(delta)) }
+func (m *countMetrics) Resubscribed()             { m.resubscribed.Add(1) }
 
 func TestHubBoundsConcurrentLogReads(t *testing.T) {
 	const users, maxReads = 20, 3
 	log := &gatedLog{memLog: &memLog{}, gate: make(chan struct{})}
 	log.append(1)
 	m := &countMetrics{}
-	h := New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, log, Options{MaxReads: maxReads, Metrics: m})
+	h := New(testutil.Redis(t), testKeys(t), log, Options{MaxReads: maxReads, Metrics: m})
 	t.Cleanup(h.Close)
 	got := make(chan chat.UserID, users)
 	for i := range users {
@@ -353,7 +356,7 @@ func TestHubBoundsConcurrentLogReads(t *testing.T) {
 func TestHubCountsRetries(t *testing.T) {
 	m := &countMetrics{}
 	log := &memLog{}
-	h := New(testutil.Redis(t), chat.Keys{Prefix: testutil.Prefix(t)}, log, Options{Metrics: m})
+	h := New(testutil.Redis(t), testKeys(t), log, Options{Metrics: m})
 	t.Cleanup(h.Close)
 	log.append(2)
 	log.failNext(2)
@@ -449,7 +452,13 @@ func TestHubSlowSubscribeDoesNotBlockDelivery(t *testing.T) {
 func numsub(t *testing.T, rdb *redis.Client, name string, want int64) int64 {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		n, err := rdb.PubSubNumSub(context.Background(), name).Result()
+		var n map[string]int64
+		var err error
+		if shardedPass {
+			n, err = rdb.PubSubShardNumSub(context.Background(), name).Result()
+		} else {
+			n, err = rdb.PubSubNumSub(context.Background(), name).Result()
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -461,7 +470,7 @@ func numsub(t *testing.T, rdb *redis.Client, name string, want int64) int64 {
 
 func TestHubSubscribeStopChurnLeavesRedisInStep(t *testing.T) {
 	f := newHubFixture(t)
-	rdb := testutil.Redis(t)
+	rdb := f.rdb // the hub's Redis (a second testutil.Redis may start another redis-server)
 	name := f.h.keys.EventLog("d", "1")
 	var wg sync.WaitGroup
 	for range 40 {
@@ -498,12 +507,67 @@ func TestHubSubscribeStopChurnLeavesRedisInStep(t *testing.T) {
 	}
 	ev := f.log.append(1)[0]
 	b, _ := json.Marshal(ev)
-	if err := rdb.Publish(context.Background(), name, b).Err(); err != nil {
+	if err := publish(rdb, f.h.keys, name, b); err != nil {
 		t.Fatal(err)
 	}
 	f.want(t, ev.ID)
 	stay()
 	if n := numsub(t, rdb, name, 0); n != 0 {
 		t.Fatalf("%d subscriptions in Redis after the last stop, want 0", n)
+	}
+	// The router keeps nothing either: no channel, no connection.
+	r := f.h.ps.(*router)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		chans, links := len(r.chans), len(r.links)
+		r.mu.Unlock()
+		if chans == 0 && links == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("router keeps %d channels and %d connections after the last stop", chans, links)
+		}
+	}
+}
+
+// shardedPass is set while TestHubSharded runs the hub's tests a second
+// time with Keys.Sharded (SSUBSCRIBE/SPUBLISH); the tests are not parallel.
+var shardedPass bool
+
+// testKeys is a fresh keyspace in the pass's pub/sub mode.
+func testKeys(t testing.TB) chat.Keys {
+	return chat.Keys{Prefix: testutil.Prefix(t), Sharded: shardedPass}
+}
+
+// publish publishes payload on name as the scripts do in keys' mode.
+func publish(rdb redis.UniversalClient, keys chat.Keys, name string, payload any) error {
+	if keys.Sharded {
+		return rdb.SPublish(context.Background(), name, payload).Err()
+	}
+	return rdb.Publish(context.Background(), name, payload).Err()
+}
+
+// TestHubSharded runs the hub's tests again with sharded pub/sub
+// (SSUBSCRIBE), as on Redis >= 7 and Redis Cluster.
+func TestHubSharded(t *testing.T) {
+	testutil.NeedRealRedis(t, "sharded pub/sub (SSUBSCRIBE/SPUBLISH); miniredis has none")
+	shardedPass = true
+	defer func() { shardedPass = false }()
+	for _, tt := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"BurstWhileBusyOverflowsToLog", TestHubBurstWhileBusyOverflowsToLog},
+		{"ManyEventsInOrderAcrossWakeups", TestHubManyEventsInOrderAcrossWakeups},
+		{"GapFilledFromLogAndEphemeralDelivered", TestHubGapFilledFromLogAndEphemeralDelivered},
+		{"ReplayAndResync", TestHubReplayAndResync},
+		{"NoDeliveryAfterStop", TestHubNoDeliveryAfterStop},
+		{"ReplayRetriedAfterFailedReads", TestHubReplayRetriedAfterFailedReads},
+		{"GapFillRetriedAfterFailedReads", TestHubGapFillRetriedAfterFailedReads},
+		{"BoundsConcurrentLogReads", TestHubBoundsConcurrentLogReads},
+		{"CountsRetries", TestHubCountsRetries},
+		{"SubscribeStopChurnLeavesRedisInStep", TestHubSubscribeStopChurnLeavesRedisInStep},
+	} {
+		t.Run(tt.name, tt.f)
 	}
 }

@@ -46,6 +46,7 @@ type metrics struct {
 	// The hub's event log reads: retries of failed ones, and those asked
 	// for and not yet done.
 	logReadRetries  prometheus.Counter
+	resubscribed    prometheus.Counter
 	logReadsPending prometheus.Gauge
 	// closedSlow counts connections closed as slow consumers, by transport.
 	closedSlow *prometheus.CounterVec
@@ -94,6 +95,10 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 			Name: "parley_log_read_retries_total",
 			Help: "Event log reads (a connection's replay or gap fill) that failed and are retried with backoff.",
 		}),
+		resubscribed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parley_pubsub_resubscribed_total",
+			Help: "Users' event channels subscribed again by the hub: moved to another pub/sub connection (slot migration, failover on a Redis Cluster), or asked again because Redis dropped or never confirmed them.",
+		}),
 		logReadsPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parley_log_reads_pending",
 			Help: "Event log reads asked for and not yet done on this node: waiting for one of the few concurrent slots, running, or waiting to retry.",
@@ -118,7 +123,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited, m.sseStreams,
-		m.logReadRetries, m.logReadsPending, m.closedSlow,
+		m.logReadRetries, m.logReadsPending, m.resubscribed, m.closedSlow,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_fanout_repaired_ops_total",
 			Help: "Ops of writes left half-done between their per-slot steps (a node died or lost Redis) whose fan-out this node's repair loop completed."},
 			func() float64 {
@@ -204,6 +209,7 @@ var _ delivery.Metrics = hubMetrics{}
 
 func (h hubMetrics) LogReadRetried()           { h.m.logReadRetries.Inc() }
 func (h hubMetrics) LogReadsPending(delta int) { h.m.logReadsPending.Add(float64(delta)) }
+func (h hubMetrics) Resubscribed()             { h.m.resubscribed.Inc() }
 
 // redisHook returns a go-redis hook recording command latency and errors.
 func (m *metrics) redisHook() redis.Hook { return redisMetrics{m} }
