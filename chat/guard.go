@@ -1,11 +1,9 @@
 package chat
 
 import (
-	"context"
 	_ "embed"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 )
 
 // guardLua is the prelude of every script that writes toward another user:
@@ -19,29 +17,6 @@ const (
 	msgSendRate  = "too many messages; slow down"
 	msgWriteRate = "too many changes; slow down"
 )
-
-// guardKeys are the keys guard.lua needs for a write from a to b, after the
-// script's own: a's blocks, b's blocks, then a's bucket.
-func (s *Store) guardKeys(d Domain, a, b UserID, bucket string) []string {
-	return []string{s.keys.Blocks(d, a), s.keys.Blocks(d, b), bucket}
-}
-
-// writeBudget are the script arguments of the write budget: rate, burst.
-func (s *Store) writeBudget() []any { return []any{s.limits.WriteRate, s.limits.WriteBurst} }
-
-// runGuarded runs a script that starts with guard.lua. A refusal becomes
-// its error (Forbidden, or RateLimited with rateMsg and the wait); a Redis
-// failure is a StoreError; any other reply is returned as is.
-func (s *Store) runGuarded(ctx context.Context, op, rateMsg string, script *redis.Script, keys []string, args ...any) (any, error) {
-	res, err := script.Run(ctx, s.rdb, keys, args...).Result()
-	if err != nil {
-		return nil, StoreError(op, err)
-	}
-	if err := refusal(op, rateMsg, res); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
 
 // refusal reads guard.lua's refusals: {'blocked_by'}, {'blocking'},
 // {'rate', retry ms}. It returns nil for any other reply.
