@@ -3,7 +3,6 @@ package chat
 import (
 	_ "embed"
 	"time"
-
 )
 
 // guardLua is the prelude of every script that writes toward another user:
