@@ -502,9 +502,9 @@ func TestDeriveUnread(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, 2)
-	ub := migrate.UnreadByKey(w.keys, w.dom, "2")
+	ub := w.keys.UnreadBy(w.dom, "2")
 	if ub != w.keys.Prefix+"{"+string(w.dom)+":u:2}:unread_by" {
-		t.Fatalf("UnreadByKey = %s", ub)
+		t.Fatalf("UnreadBy = %s", ub)
 	}
 	rep, err := migrate.DeriveUnread(ctx, w.rdb, w.keys, false, 3, nil)
 	if err != nil {
@@ -533,7 +533,7 @@ func TestDeriveUnread(t *testing.T) {
 		for _, e := range p.Entries {
 			want[string(e.Peer)] = fmt.Sprint(e.Unread)
 		}
-		got, err := w.rdb.HGetAll(ctx, migrate.UnreadByKey(w.keys, w.dom, u)).Result()
+		got, err := w.rdb.HGetAll(ctx, w.keys.UnreadBy(w.dom, u)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,16 +12,6 @@ import (
 	"parley/chat"
 )
 
-// UnreadByKey is u's hash of unread counts per conversation, peer -> the
-// number of messages in their DM after u's read horizon, kept in u's slot
-// by the split send (issue 16).
-//
-// TODO(SPLIT): a local name until chat.Keys has its method for this key;
-// switch to it then (the name must stay the one the participant step uses).
-func UnreadByKey(keys chat.Keys, d chat.Domain, u chat.UserID) string {
-	return strings.TrimSuffix(keys.Inbox(d, u), ":inbox") + ":unread_by"
-}
-
 // UnreadReport sums up a DeriveUnread.
 type UnreadReport struct {
 	Users   int64 // inboxes read
@@ -40,7 +30,7 @@ type UserUnread struct {
 	Total        int64  // the user's unread total (the :unread key)
 }
 
-// DeriveUnread fills each user's unread_by hash (UnreadByKey) from the
+// DeriveUnread fills each user's unread_by hash (chat.Keys.UnreadBy) from the
 // tagged keyspace: for every peer in the user's inbox, the count of
 // messages in their DM after the user's read horizon, the rule of
 // inbox/latest.lua (ZCOUNT dm (<horizon seq> +inf). It only adds missing
@@ -116,7 +106,7 @@ func deriveUser(ctx context.Context, rdb redis.UniversalClient, keys chat.Keys, 
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return UserUnread{}, err
 	}
-	ub := UnreadByKey(keys, d, u)
+	ub := keys.UnreadBy(d, u)
 	out := UserUnread{Key: ub}
 	rep.Users++
 	var zc uint64
