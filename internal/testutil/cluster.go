@@ -29,33 +29,81 @@ var procs struct {
 	by map[string]*exec.Cmd
 }
 
-// startRedisProc starts redis-server on addr's port with args (after the
-// defaults: loopback, no persistence, a private dir) and registers it; it
-// is killed when the test ends. It does not wait for the port.
-func startRedisProc(t testing.TB, port int, args ...string) string {
+// startRedisProc starts `redis-server argv(port)...` on a free loopback
+// port, registers it for KillRedis and kills it when the test ends. It
+// returns once that process (not another that took the port between
+// FreePort and the bind: tests in other packages start redis-servers
+// too) answers on the port; when the process exits instead, it tries
+// again on another port. argv gets the port because some arguments
+// (a sentinel's config file, a cluster bus port) depend on it.
+func startRedisProc(t testing.TB, argv func(port int) []string) string {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	dir := t.TempDir()
-	base := []string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
-	cmd := exec.Command("redis-server", append(base, args...)...)
-	cmd.Stdout, cmd.Stderr = nil, nil
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	procs.mu.Lock()
-	if procs.by == nil {
-		procs.by = map[string]*exec.Cmd{}
-	}
-	procs.by[addr] = cmd
-	procs.mu.Unlock()
-	t.Cleanup(func() {
+	var why error
+	for attempt := 0; attempt < 5; attempt++ {
+		port := FreePort(t)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command("redis-server", argv(port)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start redis-server: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { _, _ = cmd.Process.Wait(); close(exited) }()
+		if why = waitOwned(addr, cmd.Process.Pid, exited, 10*time.Second); why != nil {
+			_ = cmd.Process.Kill()
+			<-exited
+			continue
+		}
 		procs.mu.Lock()
-		delete(procs.by, addr)
+		if procs.by == nil {
+			procs.by = map[string]*exec.Cmd{}
+		}
+		procs.by[addr] = cmd
 		procs.mu.Unlock()
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-	})
-	return addr
+		t.Cleanup(func() {
+			procs.mu.Lock()
+			delete(procs.by, addr)
+			procs.mu.Unlock()
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		return addr
+	}
+	t.Fatalf("start redis-server: 5 attempts on fresh ports failed, last: %v", why)
+	return ""
+}
+
+// waitOwned waits until the redis-server with process id pid answers
+// PING at addr: INFO server's process_id tells it from another process
+// holding the port. It gives up when the process exits (the bind failed)
+// or after within.
+func waitOwned(addr string, pid int, exited <-chan struct{}, within time.Duration) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	deadline := time.Now().Add(within)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server on %s exited (port taken?)", addr)
+		default:
+		}
+		info, err := rdb.Info(context.Background(), "server").Result()
+		if err == nil {
+			if got := infoFields(info)["process_id"]; got != strconv.Itoa(pid) {
+				return fmt.Errorf("%s is served by another redis-server (pid %s, ours %d)", addr, got, pid)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server on %s not answering after %s: %v", addr, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// serverArgs are the arguments every redis-server node gets first:
+// loopback, port, no persistence, a private dir.
+func serverArgs(t testing.TB, port int, args ...string) []string {
+	return append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir()}, args...)
 }
 
 // KillRedis SIGKILLs the redis-server (node, replica or sentinel) this
@@ -96,18 +144,15 @@ func StartCluster(t testing.TB, args ...string) (addrs []string) {
 	t.Helper()
 	NeedRedisCluster(t)
 	for i := 0; i < 6; i++ {
-		port, bus := FreePort(t), FreePort(t)
 		conf := filepath.Join(t.TempDir(), "nodes.conf")
-		a := startRedisProc(t, port, append([]string{
-			"--cluster-enabled", "yes",
-			"--cluster-config-file", conf,
-			"--cluster-port", strconv.Itoa(bus),
-			"--cluster-node-timeout", strconv.Itoa(ClusterNodeTimeout),
-		}, args...)...)
-		addrs = append(addrs, a)
-	}
-	for _, a := range addrs {
-		WaitTCP(t, a, 5*time.Second)
+		addrs = append(addrs, startRedisProc(t, func(port int) []string {
+			return serverArgs(t, port, append([]string{
+				"--cluster-enabled", "yes",
+				"--cluster-config-file", conf,
+				"--cluster-port", strconv.Itoa(FreePort(t)),
+				"--cluster-node-timeout", strconv.Itoa(ClusterNodeTimeout),
+			}, args...)...)
+		}))
 	}
 	cli := append([]string{"--cluster", "create"}, addrs...)
 	cli = append(cli, "--cluster-replicas", "1", "--cluster-yes")
@@ -313,27 +358,23 @@ const SentinelMaster = "parley"
 func StartSentinel(t testing.TB) (addrs []string, master string) {
 	t.Helper()
 	NeedRedisServer(t)
-	primary := startRedisProc(t, FreePort(t))
-	WaitTCP(t, primary, 5*time.Second)
+	primary := startRedisProc(t, func(port int) []string { return serverArgs(t, port) })
 	host, port, _ := strings.Cut(primary, ":")
-	replica := startRedisProc(t, FreePort(t), "--replicaof", host, port)
-	WaitTCP(t, replica, 5*time.Second)
+	replica := startRedisProc(t, func(p int) []string { return serverArgs(t, p, "--replicaof", host, port) })
 	waitReplicaSynced(t, replica, 10*time.Second)
 	for i := 0; i < 3; i++ {
-		sport := FreePort(t)
-		conf := filepath.Join(t.TempDir(), "sentinel.conf")
-		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\n"+
-			"sentinel monitor %s %s %s 2\n"+
-			"sentinel down-after-milliseconds %[3]s 1000\n"+
-			"sentinel failover-timeout %[3]s 5000\n"+
-			"sentinel parallel-syncs %[3]s 1\n", sport, filepath.Dir(conf), SentinelMaster, host, port)
-		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		addrs = append(addrs, startSentinelProc(t, sport, conf))
-	}
-	for _, a := range addrs {
-		WaitTCP(t, a, 5*time.Second)
+		addrs = append(addrs, startRedisProc(t, func(sport int) []string {
+			conf := filepath.Join(t.TempDir(), "sentinel.conf")
+			text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\n"+
+				"sentinel monitor %s %s %s 2\n"+
+				"sentinel down-after-milliseconds %[3]s 1000\n"+
+				"sentinel failover-timeout %[3]s 5000\n"+
+				"sentinel parallel-syncs %[3]s 1\n", sport, filepath.Dir(conf), SentinelMaster, host, port)
+			if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{conf, "--sentinel"}
+		}))
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, a := range addrs {
@@ -353,31 +394,6 @@ func StartSentinel(t testing.TB) (addrs []string, master string) {
 		s.Close()
 	}
 	return addrs, SentinelMaster
-}
-
-// startSentinelProc starts `redis-server <conf> --sentinel` and registers
-// it like startRedisProc.
-func startSentinelProc(t testing.TB, port int, conf string) string {
-	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command("redis-server", conf, "--sentinel")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server --sentinel: %v", err)
-	}
-	procs.mu.Lock()
-	if procs.by == nil {
-		procs.by = map[string]*exec.Cmd{}
-	}
-	procs.by[addr] = cmd
-	procs.mu.Unlock()
-	t.Cleanup(func() {
-		procs.mu.Lock()
-		delete(procs.by, addr)
-		procs.mu.Unlock()
-		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
-	})
-	return addr
 }
 
 // SentinelPrimary returns the address of the current primary as the

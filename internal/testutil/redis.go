@@ -122,9 +122,7 @@ func client(t testing.TB, url string) *redis.Client {
 func StartRedis(t testing.TB, args ...string) string {
 	t.Helper()
 	NeedRedisServer(t)
-	addr := startRedisProc(t, FreePort(t), args...)
-	WaitTCP(t, addr, 5*time.Second)
-	return addr
+	return startRedisProc(t, func(port int) []string { return serverArgs(t, port, args...) })
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
