@@ -348,8 +348,8 @@ func TestVariables(t *testing.T) {
 	}
 
 	wantDefaults := map[string]string{
-		"PARLEY_HTTP_ADDR":           "",
-		"PARLEY_REDIS_URL":           "",
+		"PARLEY_HTTP_ADDR": "",
+		"PARLEY_REDIS_URL": "",
 
 		"PARLEY_REDIS_CLUSTER_ADDRS":     "",
 		"PARLEY_REDIS_SENTINEL_ADDRS":    "",
