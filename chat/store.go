@@ -174,7 +174,7 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 	}
 	// 3. The conversation step. When it writes nothing (a key of the
 	// wrong kind, a retry that raced the first send) A's spend is undone.
-	res, err := s.send.Run(ctx, s.rdb, keys, append([]any{"run"}, args...)...).Slice()
+	res, err := s.run(ctx, s.send, keys, append([]any{"run"}, args...)...).Slice()
 	if err != nil {
 		s.unindex(ctx, conv, member)
 		var reply redis.Error
