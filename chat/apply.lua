@@ -25,7 +25,7 @@
 -- Returns {status, moved, horizon, unread in the DM}: status 'ok' (applied),
 -- 'done' (applied before) or {'gap', applied}: an earlier op is not applied
 -- yet for the user; Go applies it first.
-check_keys('hash zset counter hash hash counter stream')
+check_keys(KEYS, 'hash zset counter hash hash counter stream')
 local n = tonumber(ARGV[2])
 local applied = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
 local op = cjson.decode(ARGV[3])

@@ -29,7 +29,8 @@ var sendV1Lua string
 // and EVAL not), the scripts (EVALSHA/EVAL calls) and the round trips the
 // client makes (a pipeline counts once). Sub-benchmarks: v1, the
 // single-script send of before the steps (the same-run baseline); split,
-// the send in per-slot steps. Run with e.g.
+// the send in per-slot steps; fused, the steps as one script
+// (Limits.SingleNode). Run with e.g.
 // -run '^$' -bench SendRedisCost -benchtime 3000x.
 func BenchmarkSendRedisCost(b *testing.B) {
 	b.Run("v1", func(b *testing.B) {
@@ -51,6 +52,9 @@ func BenchmarkSendRedisCost(b *testing.B) {
 	})
 	b.Run("split", func(b *testing.B) {
 		benchStoreSend(b, chat.Limits{})
+	})
+	b.Run("fused", func(b *testing.B) {
+		benchStoreSend(b, chat.Limits{SingleNode: true})
 	})
 }
 

@@ -21,7 +21,7 @@ end
 -- Tables in an op are never shared between participants: the embedded
 -- store's cjson takes a table met twice for a cycle.
 
--- dry is true when the step only checks (ARGV[1] == 'dry'): Go runs every
--- conversation step once dry before the guards spend a budget, so a step
--- that would fail on a corrupt key fails before anything is written.
-local dry = ARGV[1] == 'dry'
+-- Each conversation step has dry, true when the step only checks (ARGV[1]
+-- == 'dry'; set by its wrapper, steps.go): Go runs every conversation
+-- step once dry before the guards spend a budget, so a step that would
+-- fail on a corrupt key fails before anything is written.

@@ -47,18 +47,24 @@ end
 -- would leave every write before it in place. So a script first checks all
 -- its keys, and after that none of its writes can fail: a write is all or
 -- nothing, and a corrupted key is a clear error that changed nothing.
---   kinds  one word per KEYS entry, in order: a Redis type ('string',
+--   keys   the step's KEYS (a step is a function of its KEYS and ARGV: see
+--          steps.go)
+--   kinds  one word per keys entry, in order: a Redis type ('string',
 --          'hash', 'set', 'zset', 'stream'), 'counter' (a string holding an
 --          integer that INCR can take), or '-' (not checked: the script
 --          does not read or write it as a value). A missing key passes.
 -- Raises "WRONGTYPE <key> holds a <type>, want a <kind>"; Go maps any such
 -- reply to Internal (500), since it means the store was corrupted.
-local function check_keys(kinds)
+-- A key checked once as a kind is not checked again in the same script
+-- (the steps of a send run as one script on a single Redis: steps.go): no
+-- command of a step changes a key's kind.
+local checked = {}
+local function check_keys(keys, kinds)
   local i = 0
   for want in string.gmatch(kinds, '%S+') do
     i = i + 1
-    local key = KEYS[i]
-    if want ~= '-' then
+    local key = keys[i]
+    if want ~= '-' and checked[key] ~= want then
       local got = redis.call('TYPE', key)['ok']
       local ok = got == 'none' or got == want
       if want == 'counter' and got == 'string' then
@@ -69,6 +75,7 @@ local function check_keys(kinds)
       if not ok then
         error(redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. got .. ', want a ' .. want))
       end
+      checked[key] = want
     end
   end
 end

@@ -27,7 +27,7 @@ if ARGV[2] == '' then kinds = '- - hash zset counter hash hash counter stream' e
 if ARGV[3] == '' and ARGV[2] ~= '' then kinds = 'set - hash zset counter hash hash counter stream' end
 local fp = ARGV[6] or ''
 if fp ~= '' then kinds = kinds .. ' string' end
-check_keys(kinds)
+check_keys(KEYS, kinds)
 if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {ARGV[2]} end
 if fp ~= '' then
   -- A record from before sends ran in steps holds more lines: the

@@ -74,6 +74,10 @@ type Limits struct {
 	// ClientIDWindow is how long a send's client id is remembered; 0 =
 	// DefaultClientIDWindow.
 	ClientIDWindow time.Duration
+	// SingleNode says every key is on one Redis (not a cluster; see
+	// SingleNode(rdb)): a send then runs its steps as one script
+	// (send_fused.lua), one round trip instead of eight.
+	SingleNode bool
 }
 
 // DefaultClientIDWindow is how long retries with the same client id are

@@ -14,7 +14,7 @@
 -- ARGV[7] request fingerprint, "" without a client id  ARGV[8] client id window ms
 -- Returns {'ok', seq, op, op JSON} | {'dry'} | {'dup', record}, where record
 -- is "<fingerprint>\n<seq>\n<message JSON>\n<op>" of the first send.
-check_keys('zset hash counter zset counter hash zset string')
+check_keys(KEYS, 'zset hash counter zset counter hash zset string')
 if ARGV[7] ~= '' then
   local rec = redis.call('GET', KEYS[8])
   if rec then return {'dup', rec} end
