@@ -21,6 +21,8 @@ end
 -- per second; rate 0 = no limit) and returns nil, or the refusal when
 -- fewer than one is left; a refusal changes nothing. The bucket is a hash:
 -- t tokens left, us the Redis time of the last refill in microseconds.
+-- Also returns, when it spent, the bucket's fields before (t, us; nil when
+-- absent) and after, so a caller can undo exactly this spend.
 -- Time is Redis's own (TIME; scripts replicate their effects, so TIME may
 -- precede writes), never a node's: a node whose clock runs ahead cannot
 -- refill a bucket early.
@@ -35,10 +37,11 @@ local function spend(bucket, rate, burst)
   tokens = math.min(burst, tokens + elapsed * rate / 1000000)
   if tokens < 1 then return {'rate', math.ceil((1 - tokens) * 1000 / rate)} end
   -- %d keeps every digit of the microseconds (tostring would round them).
-  redis.call('HSET', bucket, 't', tostring(tokens - 1), 'us', string.format('%d', now))
+  local t, us = tostring(tokens - 1), string.format('%d', now)
+  redis.call('HSET', bucket, 't', t, 'us', us)
   -- Expires once full again: a missing bucket is a full one.
   redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
-  return nil
+  return nil, b, {t, us}
 end
 
 -- check_keys refuses a call whose keys hold the wrong kind of value, before
@@ -65,12 +68,20 @@ local function check_keys(keys, kinds)
     i = i + 1
     local key = keys[i]
     if want ~= '-' and checked[key] ~= want then
-      local got = redis.call('TYPE', key)['ok']
-      local ok = got == 'none' or got == want
-      if want == 'counter' and got == 'string' then
-        -- At most 18 digits: INCR cannot overflow it.
-        ok = string.match(redis.call('GET', key), '^%-?%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') ~= nil
-        if not ok then got = 'string that is not a number' end
+      local got, ok
+      if want == 'counter' then
+        -- One GET, no TYPE: it fails on a key of another type.
+        local v = redis.pcall('GET', key)
+        if type(v) == 'table' and v.err then
+          got, ok = 'value that is not a string', false
+        else
+          -- At most 18 digits: INCR cannot overflow it.
+          ok = not v or string.match(v, '^%-?%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') ~= nil
+          if not ok then got = 'string that is not a number' end
+        end
+      else
+        got = redis.call('TYPE', key)['ok']
+        ok = got == 'none' or got == want
       end
       if not ok then
         error(redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. got .. ', want a ' .. want))

@@ -17,6 +17,8 @@
 -- where it stopped (steps.go: 0 retry, 1 B's guard, 2 A's guard, 3 index,
 -- 4 conversation, 5 participants, 6 done, 7 all done) and that step's
 -- reply ({} when it failed: Go runs it again); {} for replies not reached.
+-- Stopped at 5 or 6, the op is recorded as pending and the send indexed,
+-- as step by step; stopped before, neither is.
 local function slice(t, i, j)
   local out = {}
   for k = i, j do out[#out + 1] = t[k] end
@@ -36,17 +38,30 @@ if gb[1] ~= 'ok' then return stop(1, gb) end
 ok, ga = pcall(guard_step, slice(KEYS, 18, 27), slice(ARGV, 14, 20))
 if not ok then return stop(2) end
 if ga[1] ~= 'ok' then return stop(2, ga) end
-if not pcall(redis.call, 'ZADD', KEYS[28], ARGV[24], ARGV[25]) then return stop(3, nil, ga) end
-ok, cv = pcall(send_step, slice(KEYS, 1, 8), slice(ARGV, 1, 8))
-if not ok then return stop(4, nil, ga) end
+-- The op is recorded as pending, and the send in the index, only if the
+-- script stops after the conversation step (atomic: nobody can see it
+-- between), so a send that completes here writes neither.
+local function pending(stage)
+  local ok1, raw = pcall(record_op, KEYS[6], KEYS[7], cv[3], cv[4])
+  local ok2 = pcall(redis.call, 'ZADD', KEYS[28], ARGV[24], ARGV[25])
+  if not ok1 or not ok2 then error(raw) end
+  return stop(stage, nil, ga, {cv[1], cv[2], cv[3], raw})
+end
+local cargs = slice(ARGV, 1, 8)
+cargs[1] = 'fused'
+ok, cv = pcall(send_step, slice(KEYS, 1, 8), cargs)
+if not ok then return stop(3, nil, ga) end -- Go indexes, then runs the step
 if cv[1] ~= 'ok' then return stop(4, cv, ga) end
 -- The participant steps, in the op's order: A, then B.
 for _, p in ipairs({{20, ARGV[5]}, {11, ARGV[6]}}) do
   local r
   ok, r = pcall(apply_step, slice(KEYS, p[1], p[1] + 6),
     {ARGV[21], int(cv[3]), cv[4], p[2], '', ARGV[22], ARGV[23], ''})
-  if not ok or r[1] ~= 'ok' then return stop(5, nil, ga, cv) end
+  if not ok or r[1] ~= 'ok' then return pending(5) end
 end
-if not pcall(done_step, {KEYS[6], KEYS[7]}, {int(cv[3])}) then return stop(6, nil, ga, cv) end
-if not pcall(redis.call, 'ZREM', KEYS[28], ARGV[25]) then return stop(6, nil, ga, cv) end
-return stop(7, nil, ga, cv)
+-- Done: op n is applied everywhere, and every earlier op (no step
+-- answered a gap) that is still pending, its writer gone before done.
+if redis.call('ZCARD', KEYS[7]) > 0 and not pcall(done_step, {KEYS[6], KEYS[7]}, {int(cv[3])}) then
+  return pending(6)
+end
+return stop(7, nil, ga, {cv[1], cv[2], cv[3], ''})

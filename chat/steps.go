@@ -52,7 +52,7 @@ const (
 	stageRetry  = iota // the client id record: a retry
 	stageGuardB        // the recipient's guard
 	stageGuardA        // the sender's guard
-	stageIndex         // the pending index entry
+	stageIndex         // the pending index entry (fused: then a conversation step that failed)
 	stageConv          // the conversation step
 	stageFanout        // the participant steps
 	stageDone          // done and the index entry's removal
