@@ -333,10 +333,10 @@ func (s *Store) completePending(ctx context.Context, op string, conv Conversatio
 }
 
 // index records a write of conv, before its conversation step, in the
-// pending index, scored by the time it started.
-func (s *Store) index(ctx context.Context, conv Conversation, member string) error {
+// pending index, scored by the time it started (ms).
+func (s *Store) index(ctx context.Context, conv Conversation, member string, ms int64) error {
 	return s.rdb.ZAdd(ctx, s.keys.FanoutIndex(fanoutShard(conv)),
-		redis.Z{Score: float64(s.now().UnixMilli()), Member: member}).Err()
+		redis.Z{Score: float64(ms), Member: member}).Err()
 }
 
 // unindex takes a write that created no op off the pending index.

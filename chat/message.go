@@ -79,6 +79,10 @@ type Limits struct {
 	// ReplicasError (PARLEY_REDIS_WAIT_REPLICAS, see run).
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// SingleNode says every key is on one Redis (not a cluster; see
+	// SingleNode(rdb)): a send then runs its steps as one script
+	// (send_fused.lua), one round trip instead of eight.
+	SingleNode bool
 }
 
 // DefaultClientIDWindow is how long retries with the same client id are
