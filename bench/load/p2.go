@@ -44,13 +44,19 @@ func runP2(ctx context.Context, o opts, r *report, smoke bool) (big, base p2Resu
 		return big, base, err
 	}
 	defer n.close()
-	if base, err = p2run(ctx, o, e, "P2", n, n, o.p2BaseClients); err != nil {
-		return big, base, err
+	// -p2-base-clients 0: no baseline run (its column stays 0 or n/a).
+	if o.p2BaseClients > 0 {
+		if base, err = p2run(ctx, o, e, "P2", n, n, o.p2BaseClients); err != nil {
+			return big, base, err
+		}
 	}
 	if big, err = p2run(ctx, o, e, "P2", n, n, o.p2Clients); err != nil {
 		return big, base, err
 	}
 	name := func(s string) string { return fmt.Sprintf("%s, %d vs %d clients", s, big.clients, base.clients) }
+	if o.p2BaseClients == 0 {
+		name = func(s string) string { return fmt.Sprintf("%s, %d clients (no baseline)", s, big.clients) }
+	}
 	r.addInfo("P2", name("latency p50"), "ms", big.lat.pct(50), base.lat.pct(50))
 	if smoke {
 		r.addInfo("P2", name("latency p99"), "ms", big.lat.pct(99), base.lat.pct(99))
