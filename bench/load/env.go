@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,10 +25,13 @@ import (
 // (deleted afterwards) and a JWT secret.
 type env struct {
 	redisURL string
-	prefix   string
-	secret   string
-	domain   string
-	rdb      *redis.Client // for seeding, baselines and cleanup
+	// clusterAddrs are Redis Cluster seeds (PARLEY_REDIS_CLUSTER_ADDRS);
+	// empty = the single Redis of redisURL.
+	clusterAddrs []string
+	prefix       string
+	secret       string
+	domain       string
+	rdb          *redis.Client // for seeding, baselines and cleanup
 }
 
 func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
@@ -51,7 +55,7 @@ func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
 
 // vars is the node configuration of this env.
 func (e *env) vars() map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		"PARLEY_REDIS_URL":      e.redisURL,
 		"PARLEY_KEY_PREFIX":     e.prefix,
 		"PARLEY_JWT_SECRET":     e.secret,
@@ -63,6 +67,10 @@ func (e *env) vars() map[string]string {
 		"PARLEY_SEND_RATE":  "0",
 		"PARLEY_WRITE_RATE": "0",
 	}
+	if len(e.clusterAddrs) > 0 {
+		v["PARLEY_REDIS_CLUSTER_ADDRS"] = strings.Join(e.clusterAddrs, ",")
+	}
+	return v
 }
 
 func (e *env) config() (config.Config, error) { return config.Load(e.vars()) }
@@ -117,7 +125,7 @@ type node struct {
 	url string
 	srv *server.Server
 	hs  *http.Server
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 func (e *env) startNode() (*node, error) {
@@ -129,6 +137,11 @@ func (e *env) startNode() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startNodeOn(cfg, rdb)
+}
+
+// startNodeOn starts a node of cfg on rdb, which it closes when it stops.
+func startNodeOn(cfg config.Config, rdb redis.UniversalClient) (*node, error) {
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), rdb)
 	if err != nil {
 		_ = rdb.Close()

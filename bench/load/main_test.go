@@ -90,3 +90,33 @@ func TestCheckOpts(t *testing.T) {
 		}
 	}
 }
+
+// TestP1cOnClusterAndSingle runs P1c briefly: both topologies take sends,
+// lose or repeat none and yield every figure.
+func TestP1cOnClusterAndSingle(t *testing.T) {
+	testutil.NeedRedisCluster(t)
+	o := smallOpts(t)
+	single, cluster, err := p1c(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*backend{single, cluster} {
+		if b.res.ops == 0 || b.res.errs != 0 {
+			t.Errorf("%s: %d sends, %d failed", b.name, b.res.ops, b.res.errs)
+		}
+		if b.stored != b.res.ops || b.events != 2*b.stored {
+			t.Errorf("%s: %d sends acknowledged, %d messages and %d events stored (want equal, 2 per message)",
+				b.name, b.res.ops, b.stored, b.events)
+		}
+		if b.cpu <= 0 || b.calls < b.res.ops || b.rounds < b.res.ops || len(b.res.lat) == 0 {
+			t.Errorf("%s: missing figures: cpu %v s, %d commands, %d round trips, %d latencies",
+				b.name, b.cpu, b.calls, b.rounds, len(b.res.lat))
+		}
+	}
+	if len(cluster.primaries) != 3 || len(cluster.replicas) != 3 {
+		t.Errorf("cluster: primaries %v replicas %v", cluster.primaries, cluster.replicas)
+	}
+	if cluster.replicaCPU <= 0 {
+		t.Errorf("cluster replicas used no CPU: %v", cluster.replicaCPU)
+	}
+}
