@@ -41,7 +41,7 @@ func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
 	_, _ = rand.Read(s)
 	e := &env{redisURL: redisURL, prefix: "bench:" + name + ":" + hex.EncodeToString(b) + ":",
 		secret: hex.EncodeToString(s), domain: "bench"}
-	rdb, err := server.OpenRedis(redisURL)
+	rdb, err := server.OpenRedis(config.Config{RedisURL: redisURL})
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis %s: %w", redisURL, err)
 	}
-	e.rdb = rdb
+	e.rdb = rdb.(*redis.Client) // a URL opens a single-node client
 	return e, nil
 }
 
@@ -67,7 +67,8 @@ func (e *env) vars() map[string]string {
 		"PARLEY_SEND_RATE":  "0",
 		"PARLEY_WRITE_RATE": "0",
 	}
-	if len(e.clusterAddrs) > 0 {
+	if len(e.clusterAddrs) > 0 { // cluster mode excludes PARLEY_REDIS_URL
+		delete(v, "PARLEY_REDIS_URL")
 		v["PARLEY_REDIS_CLUSTER_ADDRS"] = strings.Join(e.clusterAddrs, ",")
 	}
 	return v
@@ -133,7 +134,7 @@ func (e *env) startNode() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"parley/config"
 	"parley/server"
 )
 
@@ -35,18 +34,6 @@ type backend struct {
 	cpu, replicaCPU       float64 // seconds of Redis CPU (user+sys), primaries / replicas
 	calls, rounds, stored int64   // commands (commandstats), client round trips, messages found in Redis
 	events                int64   // per-user event log entries found in Redis
-}
-
-// openRedis opens the Redis a P1c node uses from cfg and the cluster seed
-// addresses (empty: cfg.RedisURL, a single Redis).
-// TODO(client): server.OpenRedis(cfg) once config carries RedisClusterAddrs.
-func openRedis(cfg config.Config, clusterAddrs []string) (redis.UniversalClient, error) {
-	if len(clusterAddrs) == 0 {
-		return server.OpenRedis(cfg.RedisURL)
-	}
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: clusterAddrs, Protocol: 2,
-		DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second,
-		PoolTimeout: time.Second, MaxRetries: 1, ContextTimeoutEnabled: true}), nil
 }
 
 // tripCounter counts the commands and pipelines a client sends: network
@@ -198,7 +185,7 @@ func (b *backend) start(e *env, conns, users int) error {
 	if err != nil {
 		return err
 	}
-	rdb, err := openRedis(cfg, e.clusterAddrs)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		return err
 	}
@@ -277,7 +264,7 @@ func p1c(ctx context.Context, o opts) (single, cluster *backend, err error) {
 	if err := single.start(privateEnv("redis://"+sp.addr+"/0", nil), o.p1Conns, o.p1Users); err != nil {
 		return nil, nil, err
 	}
-	if err := cluster.start(privateEnv("redis://"+cl.primaries[0], cl.addrs()), o.p1Conns, o.p1Users); err != nil {
+	if err := cluster.start(privateEnv("", cl.addrs()), o.p1Conns, o.p1Users); err != nil {
 		return nil, nil, err
 	}
 	rounds := max(1, o.p1Rounds)
