@@ -32,6 +32,11 @@ type env struct {
 	secret       string
 	domain       string
 	rdb          *redis.Client // for seeding, baselines and cleanup
+	// primaries are the cluster's primaries (empty: rdb is the one Redis),
+	// whose CPU and pub/sub channels P2c sums.
+	primaries []string
+	// byNode are clients of primaries, opened by pubsubNodes.
+	byNode []*redis.Client
 }
 
 func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
@@ -168,3 +173,17 @@ func (n *node) close() {
 }
 
 func uid(i int) chat.UserID { return chat.UserID(strconv.Itoa(i)) }
+
+// pubsubNodes are the clients to ask for pub/sub channels: every primary of
+// a cluster (sharded channels live on the shard of their slot), or rdb.
+func (e *env) pubsubNodes() []*redis.Client {
+	if len(e.primaries) == 0 {
+		return []*redis.Client{e.rdb}
+	}
+	if e.byNode == nil {
+		for _, a := range e.primaries {
+			e.byNode = append(e.byNode, redis.NewClient(&redis.Options{Addr: a}))
+		}
+	}
+	return e.byNode
+}

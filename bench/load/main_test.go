@@ -120,3 +120,23 @@ func TestP1cOnClusterAndSingle(t *testing.T) {
 		t.Errorf("cluster replicas used no CPU: %v", cluster.replicaCPU)
 	}
 }
+
+// TestP2cOnClusterAndSingle runs P2c small: both topologies deliver every
+// message to both parties exactly once and yield Redis CPU figures.
+func TestP2cOnClusterAndSingle(t *testing.T) {
+	testutil.NeedRedisCluster(t)
+	o := smallOpts(t)
+	single, cluster, err := p2c(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]p2Result{"single": single, "cluster": cluster} {
+		if r.sent == 0 || r.lost != 0 || r.dup != 0 || r.failed != 0 || r.stray != 0 || r.dropped != 0 || r.leaked != 0 {
+			t.Errorf("%s: sent %d lost %d dup %d failed %d stray %d dropped %d leaked %d", name,
+				r.sent, r.lost, r.dup, r.failed, r.stray, r.dropped, r.leaked)
+		}
+		if r.redisCores <= 0 || len(r.lat) == 0 {
+			t.Errorf("%s: no figures: redis cores %v, %d latencies", name, r.redisCores, len(r.lat))
+		}
+	}
+}

@@ -201,7 +201,7 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 			}()
 		}
 	}
-	cpu0 := sampleCPU(ctx, e.rdb, nodes)
+	cpu0 := sampleCPU(ctx, e, nodes)
 
 	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}
 	defer tr.CloseIdleConnections()
@@ -268,7 +268,7 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 	}
 	close(jobs)
 	wg.Wait()
-	res.nodeCores, res.toolCores, res.redisCores = cpu0.cores(sampleCPU(ctx, e.rdb, nodes))
+	res.nodeCores, res.toolCores, res.redisCores = cpu0.cores(sampleCPU(ctx, e, nodes))
 	res.skipped = skipped
 	took := time.Since(start)
 	res.sent, res.failed = sent.Load(), failed.Load()
@@ -335,13 +335,16 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 func leftSubscriptions(ctx context.Context, e *env, wait time.Duration) int64 {
 	var left int64
 	for deadline := time.Now().Add(wait); ; {
-		plain, err1 := e.rdb.PubSubChannels(ctx, e.prefix+"*").Result()
-		sharded, err2 := e.rdb.PubSubShardChannels(ctx, e.prefix+"*").Result()
-		if err1 != nil || err2 != nil {
-			logf("counting subscriptions: %v %v", err1, err2)
-			return -1
+		left = 0
+		for _, rdb := range e.pubsubNodes() {
+			plain, err1 := rdb.PubSubChannels(ctx, e.prefix+"*").Result()
+			sharded, err2 := rdb.PubSubShardChannels(ctx, e.prefix+"*").Result()
+			if err1 != nil || err2 != nil {
+				logf("counting subscriptions: %v %v", err1, err2)
+				return -1
+			}
+			left += int64(len(plain) + len(sharded))
 		}
-		left = int64(len(plain) + len(sharded))
 		if left == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			return left
 		}
