@@ -244,6 +244,19 @@ func printReport(o opts, results []result, load0, load1 string) {
 		fmt.Printf("| %d | %s | %.2f | %.2f | %d | %d | %d | %d | %d | %.3f | %.3f | %.3f |\n", i+1, r.system, r.pct(50), r.pct(99),
 			r.sent, r.skipped, r.lost, r.dup, r.dropped, r.perMsg(r.serverCPU), r.perMsg(r.redisCPU), r.perMsg(r.toolS))
 	}
+	// Per pair: Parley / Centrifugo of the two runs of the pair.
+	if len(results) >= 4 {
+		fmt.Println("\n| pair | p50 P/C | p99 P/C | server+Redis CPU per message P/C |")
+		fmt.Println("|---|---|---|---|")
+		for k := 0; k+1 < len(results); k += 2 {
+			p, c := results[k], results[k+1]
+			if p.system != parleyName {
+				p, c = c, p
+			}
+			fmt.Printf("| %d | %.2f | %.2f | %.2f |\n", k/2+1, p.pct(50)/c.pct(50), p.pct(99)/c.pct(99),
+				p.perMsg(p.serverCPU+p.redisCPU)/c.perMsg(c.serverCPU+c.redisCPU))
+		}
+	}
 	type fig struct {
 		name string
 		f    func(result) float64

@@ -25,9 +25,8 @@ func TestCheckOpts(t *testing.T) {
 	}
 }
 
-// TestSignHS256 checks the token against the RFC 7515 appendix-style
-// construction: header.payload signed with HMAC-SHA256, verifiable by the
-// same secret and not by another.
+// TestSignHS256: a token has three parts and its signature depends on the
+// secret.
 func TestSignHS256(t *testing.T) {
 	s := &system{name: centrifugoName, secret: "k"}
 	tok := s.token(42)
