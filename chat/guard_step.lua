@@ -22,9 +22,10 @@
 -- write whose conversation step then failed (guard_refund.lua); {'ok'}
 -- when it spent nothing; {'still', horizon, unread in the DM};
 -- {'conflict'}; or a refusal of guard.lua.
-local kinds = 'set hash hash zset counter hash hash counter stream'
-if ARGV[2] == '' then kinds = '- - hash zset counter hash hash counter stream' end
-if ARGV[3] == '' and ARGV[2] ~= '' then kinds = 'set - hash zset counter hash hash counter stream' end
+-- The block list and the bucket are not checked (no TYPE): the step reads
+-- them (SISMEMBER, HMGET) before its first write, and that read fails on
+-- a key of another kind.
+local kinds = '- - hash zset counter hash hash counter stream'
 local fp = ARGV[6] or ''
 if fp ~= '' then kinds = kinds .. ' string' end
 check_keys(KEYS, kinds)

@@ -16,7 +16,9 @@
 -- ARGV[7] request fingerprint, "" without a client id  ARGV[8] client id window ms
 -- Returns {'ok', seq, op, op JSON} | {'dry'} | {'dup', record}, where record
 -- is "<fingerprint>\n<seq>\n<message JSON>\n<op>" of the first send.
-check_keys(KEYS, 'zset hash counter zset counter hash zset string')
+-- The DM is not checked (no TYPE): its ZRANGE below comes before the
+-- step's first write and fails on a key of another kind.
+check_keys(KEYS, '- hash counter zset counter hash zset string')
 if ARGV[7] ~= '' and ARGV[1] ~= 'fused' then
   local rec = redis.call('GET', KEYS[8])
   if rec then return {'dup', rec} end
