@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"parley/chat"
+	"parley/internal/testutil"
 )
 
 // dmSeed is a DM between a and b with three messages from a, then three
@@ -80,7 +81,7 @@ func (f fixture) snapshot(t *testing.T) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	for _, key := range f.rdb.Keys(ctx, f.keys.Prefix+"*").Val() {
+	for _, key := range testutil.ScanKeys(t, f.rdb, f.keys.Prefix+"*") {
 		typ := f.rdb.Type(ctx, key).Val()
 		var v any
 		switch typ {
