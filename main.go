@@ -70,18 +70,18 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		}
 	}
 
-	redisURL := cfg.RedisURL
+	rcfg := cfg // the Redis to open: cfg's, or the embedded store
 	if cfg.Embedded() {
 		store, err := embedded.Start()
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		redisURL = store.URL()
+		rcfg.RedisURL = store.URL()
 		log.Warn("PARLEY_REDIS_URL is not set: using the EMBEDDED in-memory store; all data is lost when the process stops and only one node can run. Set PARLEY_REDIS_URL for production.")
 	}
 
-	rdb, err := server.OpenRedis(redisURL)
+	rdb, err := server.OpenRedis(rcfg)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 		return err
 	}
 
-	log.Info("listening", "addr", ln.Addr().String(), "embedded", cfg.Embedded())
+	log.Info("listening", "addr", ln.Addr().String(), "redis", string(cfg.RedisMode()), "sharded_pubsub", srv.ShardedPubSub())
 	if devMode {
 		if err := printDevTokens(stdout, cfg, secretFile, devUsers, ln.Addr()); err != nil {
 			return err

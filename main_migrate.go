@@ -76,7 +76,7 @@ func runMigrateKeys(args []string, environ map[string]string, stdout, stderr io.
 	if cfg.Embedded() {
 		return errors.New("migrate-keys: PARLEY_REDIS_URL is not set: point it at the Redis (or the Sentinel-managed primary) that holds the keys to move (the embedded store starts empty, there is nothing to migrate)")
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,17 @@ const Prefix = "PARLEY_"
 // Prefix), envDefault and desc tags are read by [Load] and [Variables].
 type Config struct {
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:"" desc:"address the HTTP server listens on; empty = :8080, or 127.0.0.1:8080 with the embedded store (dev mode), which then serves only this machine"`
-	RedisURL string `env:"REDIS_URL" envDefault:"" desc:"Redis URL, e.g. redis://localhost:6379/0; empty = embedded in-memory store"`
+	RedisURL string `env:"REDIS_URL" envDefault:"" desc:"Redis URL, e.g. redis://localhost:6379/0; empty (and no cluster or sentinel addresses) = embedded in-memory store"`
+
+	RedisClusterAddrs     []string      `env:"REDIS_CLUSTER_ADDRS" envDefault:"" desc:"comma-separated host:port seed nodes of a Redis Cluster; non-empty = cluster mode (excludes PARLEY_REDIS_URL and PARLEY_REDIS_SENTINEL_ADDRS)"`
+	RedisSentinelAddrs    []string      `env:"REDIS_SENTINEL_ADDRS" envDefault:"" desc:"comma-separated host:port Sentinels; non-empty = Sentinel mode (needs PARLEY_REDIS_SENTINEL_MASTER; excludes PARLEY_REDIS_URL and PARLEY_REDIS_CLUSTER_ADDRS)"`
+	RedisSentinelMaster   string        `env:"REDIS_SENTINEL_MASTER" envDefault:"" desc:"name of the primary the Sentinels monitor"`
+	RedisSentinelPassword string        `env:"REDIS_SENTINEL_PASSWORD" envDefault:"" desc:"password of the Sentinels themselves (requirepass on sentinel); empty = none"`
+	RedisUsername         string        `env:"REDIS_USERNAME" envDefault:"" desc:"Redis ACL user name for cluster and Sentinel mode, and for PARLEY_REDIS_URL when its URL has none"`
+	RedisPassword         string        `env:"REDIS_PASSWORD" envDefault:"" desc:"Redis password for cluster and Sentinel mode, and for PARLEY_REDIS_URL when its URL has none"`
+	RedisTLS              bool          `env:"REDIS_TLS" envDefault:"false" desc:"connect to Redis (every cluster node, the Sentinels and the primary) over TLS with the system roots; a rediss:// PARLEY_REDIS_URL turns it on too"`
+	RedisWaitReplicas     int           `env:"REDIS_WAIT_REPLICAS" envDefault:"0" desc:"after every write step, WAIT until this many replicas acknowledged it, or answer 503 (the write happened on the primary; a retry with the same client_id is safe); 0 = off (0-16)"`
+	RedisWaitTimeout      time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"500ms" desc:"how long a write waits for PARLEY_REDIS_WAIT_REPLICAS replicas (10ms-10s)"`
 
 	JWTSecret        string        `env:"JWT_SECRET" envDefault:"" desc:"HMAC secret for HS* tokens (at least 16 bytes)"`
 	JWTPublicKeyFile string        `env:"JWT_PUBLIC_KEY_FILE" envDefault:"" desc:"PEM public key or certificate file for RS*/PS*/ES*/EdDSA tokens"`
@@ -105,9 +115,33 @@ func Load(environ map[string]string) (Config, error) {
 }
 
 // Embedded reports whether Parley runs on its embedded in-memory store
-// (no PARLEY_REDIS_URL).
+// (no PARLEY_REDIS_URL, no cluster and no Sentinel addresses).
 func (c Config) Embedded() bool {
-	return c.RedisURL == ""
+	return c.RedisURL == "" && len(c.RedisClusterAddrs) == 0 && len(c.RedisSentinelAddrs) == 0
+}
+
+// RedisMode is how Parley reaches Redis.
+type RedisMode string
+
+const (
+	RedisEmbedded RedisMode = "embedded" // in-process store, one node
+	RedisSingle   RedisMode = "single"   // PARLEY_REDIS_URL
+	RedisCluster  RedisMode = "cluster"  // PARLEY_REDIS_CLUSTER_ADDRS
+	RedisSentinel RedisMode = "sentinel" // PARLEY_REDIS_SENTINEL_ADDRS
+)
+
+// RedisMode returns the mode the Redis variables select (Load refuses
+// more than one).
+func (c Config) RedisMode() RedisMode {
+	switch {
+	case len(c.RedisClusterAddrs) > 0:
+		return RedisCluster
+	case len(c.RedisSentinelAddrs) > 0:
+		return RedisSentinel
+	case c.RedisURL != "":
+		return RedisSingle
+	}
+	return RedisEmbedded
 }
 
 // LogLevelValue returns LogLevel as a slog.Level (info when unknown; Load
@@ -140,6 +174,9 @@ const DevHTTPAddr = "127.0.0.1:8080"
 func (c *Config) normalize() {
 	c.JWTAlgorithms = trimList(c.JWTAlgorithms)
 	c.CORSOrigins = trimList(c.CORSOrigins)
+	c.RedisClusterAddrs = trimList(c.RedisClusterAddrs)
+	c.RedisSentinelAddrs = trimList(c.RedisSentinelAddrs)
+	c.RedisSentinelMaster = strings.TrimSpace(c.RedisSentinelMaster)
 	if c.Domains == nil {
 		c.Domains = map[string]string{}
 	}

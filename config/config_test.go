@@ -57,6 +57,7 @@ func TestLoadDefaults(t *testing.T) {
 		ConnQueueMax:          1000,
 		ConnQueueBytes:        1 << 20,
 		ConnWriteTimeout:      10 * time.Second,
+		RedisWaitTimeout:      500 * time.Millisecond,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -347,8 +348,19 @@ func TestVariables(t *testing.T) {
 	}
 
 	wantDefaults := map[string]string{
-		"PARLEY_HTTP_ADDR":           "",
-		"PARLEY_REDIS_URL":           "",
+		"PARLEY_HTTP_ADDR": "",
+		"PARLEY_REDIS_URL": "",
+
+		"PARLEY_REDIS_CLUSTER_ADDRS":     "",
+		"PARLEY_REDIS_SENTINEL_ADDRS":    "",
+		"PARLEY_REDIS_SENTINEL_MASTER":   "",
+		"PARLEY_REDIS_SENTINEL_PASSWORD": "",
+		"PARLEY_REDIS_USERNAME":          "",
+		"PARLEY_REDIS_PASSWORD":          "",
+		"PARLEY_REDIS_TLS":               "false",
+		"PARLEY_REDIS_WAIT_REPLICAS":     "0",
+		"PARLEY_REDIS_WAIT_TIMEOUT":      "500ms",
+
 		"PARLEY_JWT_SECRET":          "",
 		"PARLEY_JWT_PUBLIC_KEY_FILE": "",
 		"PARLEY_JWT_ALGORITHMS":      "HS256",

@@ -212,6 +212,7 @@ func (c Config) validate() error {
 	}
 
 	// Redis.
+	c.validateRedis(bad)
 	if len(c.KeyPrefix) > maxKeyPrefix {
 		bad("KEY_PREFIX", "must be at most %d characters, got %d", maxKeyPrefix, len(c.KeyPrefix))
 	}

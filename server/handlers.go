@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -337,7 +338,11 @@ type pinger interface {
 func handleReady(log *slog.Logger, db pinger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := db.Ping(c.Request.Context()); err != nil {
-			writeError(c, log, chat.StoreError("server.ready", err))
+			var known *chat.Error // a reason of its own (a cluster not ok)
+			if !errors.As(err, &known) {
+				err = chat.StoreError("server.ready", err)
+			}
+			writeError(c, log, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})

@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	neturl "net/url"
 	"sync"
 	"time"
 
@@ -41,6 +38,7 @@ type Server struct {
 	closeOnce      sync.Once
 	metrics        *metrics
 	pprof          bool // serve net/http/pprof with the metrics
+	sharded        bool // events use SPUBLISH/SSUBSCRIBE (chat.Keys.Sharded)
 }
 
 // DevUser is a dev-mode user whose ready token the demo page may offer.
@@ -63,7 +61,10 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	if err != nil {
 		return nil, err
 	}
+	// One Keys value for every consumer (chat store, inboxes, presence,
+	// hub): they must agree on the pub/sub commands.
 	keys := chat.Keys{Prefix: cfg.KeyPrefix}
+	keys.Sharded = shardedPubSub(context.Background(), rdb, keys.ReadyProbe())
 	users := userapi.New(userapi.Options{URLTemplate: cfg.UserAPIURL, Header: cfg.UserAPIHeader,
 		Timeout: cfg.UserAPITimeout, TTL: cfg.UserCacheTTL, Logger: log})
 
@@ -155,8 +156,13 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		}
 	}
 	return &Server{handler: r, drain: dr, disconnect: []func(){func() { close(closing) }, rt.close},
-		closers: []func(){leave, events.Close}, metrics: m, pprof: cfg.PProf}, nil
+		closers: []func(){leave, events.Close}, metrics: m, pprof: cfg.PProf, sharded: keys.Sharded}, nil
 }
+
+// ShardedPubSub reports whether this node's events go out with sharded
+// pub/sub (SPUBLISH/SSUBSCRIBE: a Redis Cluster, or Redis >= 7) rather than
+// PUBLISH/SUBSCRIBE (the embedded store).
+func (s *Server) ShardedPubSub() bool { return s.sharded }
 
 // Handler is the HTTP handler serving every route.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -191,50 +197,4 @@ func (s *Server) Close() {
 			c()
 		}
 	})
-}
-
-// OpenRedis connects to url with timeouts short enough that a dead Redis
-// turns into a fast 503, never a hung request.
-func OpenRedis(url string) (*redis.Client, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		// A *url.Error quotes the whole URL, password included: keep the cause.
-		var ue *neturl.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("PARLEY_REDIS_URL: %w", err)
-	}
-	opt.DialTimeout = 500 * time.Millisecond
-	opt.ReadTimeout = time.Second
-	opt.WriteTimeout = time.Second
-	opt.PoolTimeout = time.Second
-	opt.MaxRetries = 1
-	opt.DialerRetries = 1 // one dial, no backoff loop: a dead Redis is a 503 at once
-	opt.ContextTimeoutEnabled = true
-	// RESP2: with RESP3 go-redis peeks the socket for push notifications
-	// before every command, one more read syscall per command; Parley uses
-	// none (pub/sub runs on its own connections). bench/load P1.
-	opt.Protocol = 2
-	return redis.NewClient(opt), nil
-}
-
-// redisPinger is readiness: Redis answers and accepts writes.
-type redisPinger struct {
-	rdb   redis.UniversalClient
-	probe string // a key no one writes
-}
-
-// Ping asks for a write that changes nothing, SET with XX of a key that
-// does not exist, in one round trip: a Redis that refuses writes (out of
-// memory under noeviction, a replica, loading, busy) answers it with that
-// refusal where PING would succeed, and a writable one with nil.
-func (p redisPinger) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	err := p.rdb.SetArgs(ctx, p.probe, "1", redis.SetArgs{Mode: "XX", TTL: time.Second}).Err()
-	if errors.Is(err, redis.Nil) {
-		return nil
-	}
-	return err
 }

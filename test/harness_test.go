@@ -78,7 +78,7 @@ func tryStartServer(t *testing.T, env map[string]string) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config.Load: %w", err)
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("OpenRedis: %w", err)
 	}

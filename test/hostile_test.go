@@ -614,7 +614,7 @@ func TestHostileClientGoesAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestSSEOutlivesReadTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

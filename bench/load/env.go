@@ -37,7 +37,7 @@ func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
 	_, _ = rand.Read(s)
 	e := &env{redisURL: redisURL, prefix: "bench:" + name + ":" + hex.EncodeToString(b) + ":",
 		secret: hex.EncodeToString(s), domain: "bench"}
-	rdb, err := server.OpenRedis(redisURL)
+	rdb, err := server.OpenRedis(config.Config{RedisURL: redisURL})
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redis %s: %w", redisURL, err)
 	}
-	e.rdb = rdb
+	e.rdb = rdb.(*redis.Client) // a URL opens a single-node client
 	return e, nil
 }
 
@@ -125,7 +125,7 @@ func (e *env) startNode() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (e *env) startNode() (*node, error) {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	return &node{url: "http://" + ln.Addr().String(), srv: srv, hs: hs, rdb: rdb}, nil
+	return &node{url: "http://" + ln.Addr().String(), srv: srv, hs: hs, rdb: rdb.(*redis.Client)}, nil
 }
 
 func (n *node) close() {

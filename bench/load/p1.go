@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"parley/chat"
+	"parley/config"
 	"parley/server"
 )
 
@@ -106,7 +107,7 @@ func p1(ctx context.Context, o opts, d time.Duration) (base, parley p1Result, er
 
 	// Baseline: the identical write (chat.Store.Send runs the same steps
 	// with the same arguments) on a client with the server's options.
-	brdb, err := server.OpenRedis(o.redisURL)
+	brdb, err := server.OpenRedis(config.Config{RedisURL: o.redisURL})
 	if err != nil {
 		return base, parley, err
 	}

@@ -34,7 +34,7 @@ func runNode() error {
 	if err != nil {
 		return err
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		return err
 	}

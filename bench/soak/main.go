@@ -111,12 +111,12 @@ func run(o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rdb, err := server.OpenRedis(cfg.RedisURL)
+	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	defer cleanup(rdb, prefix)
+	defer cleanup(rdb.(*redis.Client), prefix) // a URL opens a single-node client
 	var logBuf bytes.Buffer
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logBuf}, &slog.HandlerOptions{Level: slog.LevelError}))
