@@ -42,13 +42,14 @@ func startRedisProc(t testing.TB, argv func(port int) []string) string {
 	for attempt := 0; attempt < 5; attempt++ {
 		port := FreePort(t)
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		cmd := exec.Command("redis-server", argv(port)...)
+		args := argv(port)
+		cmd := exec.Command("redis-server", args...)
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
 		}
 		exited := make(chan struct{})
 		go func() { _, _ = cmd.Process.Wait(); close(exited) }()
-		if why = waitOwned(addr, cmd.Process.Pid, exited, 10*time.Second); why != nil {
+		if why = waitOwned(addr, requirePass(args), cmd.Process.Pid, exited, 10*time.Second); why != nil {
 			_ = cmd.Process.Kill()
 			<-exited
 			continue
@@ -72,12 +73,24 @@ func startRedisProc(t testing.TB, argv func(port int) []string) string {
 	return ""
 }
 
+// requirePass returns the value of --requirepass in a redis-server's
+// arguments ("" when there is none).
+func requirePass(args []string) string {
+	for i, a := range args {
+		if a == "--requirepass" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
 // waitOwned waits until the redis-server with process id pid answers
-// PING at addr: INFO server's process_id tells it from another process
-// holding the port. It gives up when the process exits (the bind failed)
-// or after within.
-func waitOwned(addr string, pid int, exited <-chan struct{}, within time.Duration) error {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+// PING at addr (authenticating with password when not empty: without it
+// a --requirepass server answers only NOAUTH): INFO server's process_id
+// tells it from another process holding the port. It gives up when the
+// process exits (the bind failed) or after within.
+func waitOwned(addr, password string, pid int, exited <-chan struct{}, within time.Duration) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
 	deadline := time.Now().Add(within)
 	for {

@@ -36,7 +36,7 @@ func TestStartRedisProcPortTaken(t *testing.T) {
 	if cmd == nil {
 		t.Fatalf("%s not registered for KillRedis", addr)
 	}
-	if err := waitOwned(addr, cmd.Process.Pid, make(chan struct{}), 0); err != nil {
+	if err := waitOwned(addr, "", cmd.Process.Pid, make(chan struct{}), 0); err != nil {
 		t.Fatalf("the process registered at %s does not serve it: %v", addr, err)
 	}
 }
