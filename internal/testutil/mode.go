@@ -182,3 +182,38 @@ func NumSub(t testing.TB, rdb redis.UniversalClient, sharded bool, channel strin
 	}
 	return total.Load()
 }
+
+// RedisEnv returns the server configuration variables that put a Parley
+// node on the Redis Redis(t) serves: PARLEY_REDIS_CLUSTER_ADDRS on a
+// cluster, PARLEY_REDIS_SENTINEL_ADDRS and _MASTER under Sentinel, else
+// PARLEY_REDIS_URL=RedisURL(t). Tests that start nodes use it, so the
+// end-to-end suite runs its nodes on the cluster in the cluster pass.
+func RedisEnv(t testing.TB) map[string]string {
+	t.Helper()
+	switch Mode() {
+	case ModeCluster:
+		used.note("the Redis Cluster at " + strings.Join(ClusterAddrs(), ",") + " (" + ClusterAddrsEnv + ")")
+		return map[string]string{"PARLEY_REDIS_CLUSTER_ADDRS": strings.Join(ClusterAddrs(), ",")}
+	case ModeSentinel:
+		addrs, master := SentinelAddrs()
+		used.note("the Sentinel-managed primary " + master + " via " + strings.Join(addrs, ",") + " (" + SentinelAddrsEnv + ")")
+		return map[string]string{"PARLEY_REDIS_SENTINEL_ADDRS": strings.Join(addrs, ","), "PARLEY_REDIS_SENTINEL_MASTER": master}
+	}
+	return map[string]string{"PARLEY_REDIS_URL": RedisURL(t)}
+}
+
+// RedisEnvList is RedisEnv as NAME=value strings, for a server binary's
+// environment.
+func RedisEnvList(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for k, v := range RedisEnv(t) {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RedisEnvKeys are the variables that select a server's Redis: an env
+// that sets any of them chooses its own Redis.
+var RedisEnvKeys = []string{"PARLEY_REDIS_URL", "PARLEY_REDIS_CLUSTER_ADDRS", "PARLEY_REDIS_SENTINEL_ADDRS"}
