@@ -6,7 +6,8 @@
 -- KEYS[1] applied (conversation key -> last op applied)  KEYS[2] inbox
 -- KEYS[3] unread total  KEYS[4] unread per peer (peer -> count)
 -- KEYS[5] read horizons  KEYS[6] event counter  KEYS[7] event log
--- ARGV[1] the conversation's key  ARGV[2] op number  ARGV[3] op JSON
+-- ARGV[1] the conversation's key  ARGV[2] op number  ARGV[3] op JSON (or,
+-- called from send_fused.lua, the op as a table)
 -- ARGV[4] the user's id  ARGV[5] '1' when Go checked that every earlier op
 -- of the conversation is done (left the pending set), so a missing mark
 -- is no gap  ARGV[6] event log length  ARGV[7] event log age ms
@@ -25,10 +26,11 @@
 -- Returns {status, moved, horizon, unread in the DM}: status 'ok' (applied),
 -- 'done' (applied before) or {'gap', applied}: an earlier op is not applied
 -- yet for the user; Go applies it first.
-check_keys('hash zset counter hash hash counter stream')
+check_keys(KEYS, 'hash zset counter hash hash counter stream')
 local n = tonumber(ARGV[2])
 local applied = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
-local op = cjson.decode(ARGV[3])
+local op = ARGV[3]
+if type(op) ~= 'table' then op = cjson.decode(op) end
 local e
 for _, p in ipairs(op.p) do
   if p.u == ARGV[4] then e = p break end

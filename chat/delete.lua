@@ -9,7 +9,7 @@
 -- ARGV[4] A's id  ARGV[5] B's id  ARGV[6] epoch ms
 -- Returns {1, op, op JSON} deleted ({1} when dry), {0} no such message,
 -- {-1} it changed since it was read.
-check_keys('zset hash zset counter hash zset')
+check_keys(KEYS, 'zset hash zset counter hash zset')
 local cur = redis.call('HGET', KEYS[2], ARGV[2])
 if not cur then return {0} end
 if cur ~= ARGV[3] then return {-1} end

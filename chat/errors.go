@@ -118,6 +118,9 @@ func StoreError(op string, err error) error {
 		return nil
 	case errors.Is(err, context.Canceled):
 		return E(op, Canceled, "request canceled", err)
+	case errors.As(err, new(*ReplicasError)):
+		return &Error{Op: op, Kind: Unavailable, Err: err, RetryAfter: StorageRetryAfter,
+			Msg: "the write reached the Redis primary but too few replicas confirmed it in time; retrying it (with the same client_id for a send) is safe"}
 	case isUnavailable(err):
 		return &Error{Op: op, Kind: Unavailable, Msg: "storage unavailable, try again later", Err: err,
 			RetryAfter: StorageRetryAfter}

@@ -134,7 +134,7 @@ type scriptCall struct {
 // step does not pay for; the steps' Redis cost is the same either way.
 func (s *Store) runCalls(ctx context.Context, calls ...*scriptCall) {
 	for _, c := range calls {
-		c.cmd = c.script.Run(ctx, s.rdb, c.keys, c.args...)
+		c.cmd = s.run(ctx, c.script, c.keys, c.args...)
 	}
 }
 
@@ -306,7 +306,7 @@ func (s *Store) pendingOps(ctx context.Context, op string, conv Conversation, af
 // done marks conv's fan-out done up to op n (done.lua), then takes member
 // off the pending index.
 func (s *Store) done(ctx context.Context, op string, conv Conversation, n int64, member string) error {
-	err := s.doneScript.Run(ctx, s.rdb, []string{s.keys.Fanout(conv), s.keys.Pending(conv)}, n).Err()
+	err := s.run(ctx, s.doneScript, []string{s.keys.Fanout(conv), s.keys.Pending(conv)}, n).Err()
 	if err == nil && member != "" {
 		err = s.rdb.ZRem(ctx, s.keys.FanoutIndex(fanoutShard(conv)), member).Err()
 	}
@@ -333,10 +333,10 @@ func (s *Store) completePending(ctx context.Context, op string, conv Conversatio
 }
 
 // index records a write of conv, before its conversation step, in the
-// pending index, scored by the time it started.
-func (s *Store) index(ctx context.Context, conv Conversation, member string) error {
+// pending index, scored by the time it started (ms).
+func (s *Store) index(ctx context.Context, conv Conversation, member string, ms int64) error {
 	return s.rdb.ZAdd(ctx, s.keys.FanoutIndex(fanoutShard(conv)),
-		redis.Z{Score: float64(s.now().UnixMilli()), Member: member}).Err()
+		redis.Z{Score: float64(ms), Member: member}).Err()
 }
 
 // unindex takes a write that created no op off the pending index.
@@ -359,5 +359,5 @@ func (s *Store) refund(ctx context.Context, g *scriptCall) {
 	if len(g.keys) > 9 {
 		keys[1] = g.keys[9]
 	}
-	_ = s.refundScript.Run(context.WithoutCancel(ctx), s.rdb, keys, args...).Err()
+	_ = s.run(context.WithoutCancel(ctx), s.refundScript, keys, args...).Err()
 }

@@ -8,20 +8,33 @@
 -- the pending set (scored by the number itself, so pending ops read in
 -- order). parts lists each participant's effects (see apply.lua); ts is
 -- the op's epoch ms. Returns the op number and its JSON.
+-- With later set (a send as one script, send_fused.lua) it records
+-- nothing and returns the op as a table: the script records it
+-- (record_op) only if it stops before every participant step applied it.
 --   ops_key counter   fanout_key hash op -> JSON   pending_key zset op -> op
-local function new_op(ops_key, fanout_key, pending_key, ts, parts)
+local function new_op(ops_key, fanout_key, pending_key, ts, parts, later)
   local top = redis.call('ZRANGE', pending_key, -1, -1, 'WITHSCORES')
   local n = next_counter(ops_key, tonumber(top[2]) or 0)
-  local raw = cjson.encode({n = tostring(n), ts = tostring(ts), p = parts})
+  local op = {n = tostring(n), ts = tostring(ts), p = parts}
+  if later then return n, op end
+  local raw = cjson.encode(op)
   redis.call('HSET', fanout_key, int(n), raw)
   redis.call('ZADD', pending_key, int(n), int(n))
   return n, raw
 end
 
+-- record_op records op n (a table of new_op) as pending; returns its JSON.
+local function record_op(fanout_key, pending_key, n, op)
+  local raw = cjson.encode(op)
+  redis.call('HSET', fanout_key, int(n), raw)
+  redis.call('ZADD', pending_key, int(n), int(n))
+  return raw
+end
+
 -- Tables in an op are never shared between participants: the embedded
 -- store's cjson takes a table met twice for a cycle.
 
--- dry is true when the step only checks (ARGV[1] == 'dry'): Go runs every
--- conversation step once dry before the guards spend a budget, so a step
--- that would fail on a corrupt key fails before anything is written.
-local dry = ARGV[1] == 'dry'
+-- Each conversation step has dry, true when the step only checks (ARGV[1]
+-- == 'dry'; set by its wrapper, steps.go): Go runs every conversation
+-- step once dry before the guards spend a budget, so a step that would
+-- fail on a corrupt key fails before anything is written.

@@ -22,17 +22,19 @@
 -- write whose conversation step then failed (guard_refund.lua); {'ok'}
 -- when it spent nothing; {'still', horizon, unread in the DM};
 -- {'conflict'}; or a refusal of guard.lua.
-local kinds = 'set hash hash zset counter hash hash counter stream'
-if ARGV[2] == '' then kinds = '- - hash zset counter hash hash counter stream' end
-if ARGV[3] == '' and ARGV[2] ~= '' then kinds = 'set - hash zset counter hash hash counter stream' end
+-- The block list and the bucket are not checked (no TYPE): the step reads
+-- them (SISMEMBER, HMGET) before its first write, and that read fails on
+-- a key of another kind.
+local kinds = '- - hash zset counter hash hash counter stream'
 local fp = ARGV[6] or ''
 if fp ~= '' then kinds = kinds .. ' string' end
-check_keys(kinds)
+check_keys(KEYS, kinds)
 if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {ARGV[2]} end
+local rec
 if fp ~= '' then
   -- A record from before sends ran in steps holds more lines: the
   -- fingerprint is the first.
-  local rec = redis.call('GET', KEYS[10])
+  rec = redis.call('GET', KEYS[10])
   if rec and string.match(rec, '^[^\n]*') ~= fp then return {'conflict'} end
 end
 if ARGV[5] ~= '' and tonumber(ARGV[5]) <= read_seq(KEYS[7], ARGV[1]) then
@@ -40,11 +42,12 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) <= read_seq(KEYS[7], ARGV[1]) then
     tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0') or 0}
 end
 if ARGV[3] == '' then return {'ok'} end
-local old = redis.call('HMGET', KEYS[2], 't', 'us')
-local refused = spend(KEYS[2], ARGV[3], ARGV[4])
+local refused, old, new = spend(KEYS[2], ARGV[3], ARGV[4])
 if refused then return refused end
-local new = redis.call('HMGET', KEYS[2], 't', 'us')
+old, new = old or {}, new or {}
 local cid_set = ''
-if fp ~= '' and redis.call('EXISTS', KEYS[10]) == 0 then cid_set = '1' end
-if fp ~= '' then redis.call('SET', KEYS[10], fp, 'PX', ARGV[7]) end
+if fp ~= '' then
+  if not rec then cid_set = '1' end
+  redis.call('SET', KEYS[10], fp, 'PX', ARGV[7])
+end
 return {'ok', old[1] or '', old[2] or '', new[1] or '', new[2] or '', cid_set}

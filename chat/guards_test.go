@@ -40,36 +40,44 @@ func seedDM(t *testing.T, f fixture, s *chat.Store) *dmSeed {
 type writeKind struct {
 	name string
 	do   func(ctx context.Context, d *dmSeed, i int) error
+	// oneScript: the write runs as one script spanning slots (a send on a
+	// single Redis, Limits.SingleNode).
+	oneScript bool
 }
 
 var writeKinds = []writeKind{
-	{"send", func(ctx context.Context, d *dmSeed, i int) error {
+	{name: "send", do: func(ctx context.Context, d *dmSeed, i int) error {
 		_, _, err := d.store.Send(ctx, chat.SendRequest{Domain: d.fixture.dom, From: d.a, To: d.b,
 			Content: chat.Content{Type: chat.TypeText, Text: fmt.Sprintf("new %d", i)}})
 		return err
 	}},
-	{"edit", func(ctx context.Context, d *dmSeed, i int) error {
+	{name: "send (one script)", oneScript: true, do: func(ctx context.Context, d *dmSeed, i int) error {
+		_, _, err := d.store.OneScript().Send(ctx, chat.SendRequest{Domain: d.fixture.dom, From: d.a, To: d.b,
+			Content: chat.Content{Type: chat.TypeText, Text: fmt.Sprintf("new %d", i)}})
+		return err
+	}},
+	{name: "edit", do: func(ctx context.Context, d *dmSeed, i int) error {
 		text := fmt.Sprintf("edited %d", i)
 		_, _, err := d.store.Edit(ctx, chat.EditRequest{Domain: d.fixture.dom, Caller: d.a, Peer: d.b,
 			MessageID: d.mine[i].ID, Text: &text})
 		return err
 	}},
-	{"seen", func(ctx context.Context, d *dmSeed, i int) error {
+	{name: "seen", do: func(ctx context.Context, d *dmSeed, i int) error {
 		_, _, err := d.store.Edit(ctx, chat.EditRequest{Domain: d.fixture.dom, Caller: d.a, Peer: d.b,
 			MessageID: d.theirs[i].ID, Seen: true})
 		return err
 	}},
-	{"read", func(ctx context.Context, d *dmSeed, i int) error {
+	{name: "read", do: func(ctx context.Context, d *dmSeed, i int) error {
 		_, _, err := d.store.MarkRead(ctx, d.fixture.dom, d.a, d.b, d.theirs[i].ID)
 		return err
 	}},
-	{"typing", func(ctx context.Context, d *dmSeed, i int) error {
+	{name: "typing", do: func(ctx context.Context, d *dmSeed, i int) error {
 		_, err := d.typing.Announce(ctx, d.fixture.dom, d.a, d.b)
 		// The next announcement is a new one: as if the interval had passed.
 		d.fixture.rdb.Del(ctx, d.fixture.keys.Typing(d.fixture.dom, d.a, d.b))
 		return err
 	}},
-	{"delete", func(ctx context.Context, d *dmSeed, i int) error {
+	{name: "delete", do: func(ctx context.Context, d *dmSeed, i int) error {
 		_, _, err := d.store.Delete(ctx, chat.DeleteRequest{Domain: d.fixture.dom, Caller: d.a, Peer: d.b,
 			MessageID: d.mine[i].ID})
 		return err
@@ -260,7 +268,7 @@ func TestWriteBudget(t *testing.T) {
 			// The other budget is untouched, and the peer has a budget of
 			// their own.
 			other := "edit"
-			if w.name != "send" {
+			if !strings.HasPrefix(w.name, "send") {
 				other = "send"
 			}
 			for _, o := range writeKinds {

@@ -74,6 +74,15 @@ type Limits struct {
 	// ClientIDWindow is how long a send's client id is remembered; 0 =
 	// DefaultClientIDWindow.
 	ClientIDWindow time.Duration
+	// WaitReplicas > 0: every write step WAITs on its primary until that
+	// many replicas have it, at most WaitTimeout, or fails with
+	// ReplicasError (PARLEY_REDIS_WAIT_REPLICAS, see run).
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	// SingleNode says every key is on one Redis (not a cluster; see
+	// SingleNode(rdb)): a send then runs its steps as one script
+	// (send_fused.lua), one round trip instead of eight.
+	SingleNode bool
 }
 
 // DefaultClientIDWindow is how long retries with the same client id are

@@ -80,10 +80,10 @@ func (s *Store) runOp(ctx context.Context, r opRun) (opResult, error) {
 		return opResult{}, errorf(r.op, "op id: %w", err)
 	}
 	member := indexMember(r.conv, token)
-	if err := s.index(ctx, r.conv, member); err != nil {
+	if err := s.index(ctx, r.conv, member, s.now().UnixMilli()); err != nil {
 		return opResult{}, StoreError(r.op, err)
 	}
-	res, err = r.script.Run(ctx, s.rdb, r.keys, append([]any{"run"}, r.args...)...).Slice()
+	res, err = s.run(ctx, r.script, r.keys, append([]any{"run"}, r.args...)...).Slice()
 	if err != nil {
 		s.unindex(ctx, r.conv, member)
 		return opResult{}, StoreError(r.op, err)

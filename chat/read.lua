@@ -12,7 +12,7 @@
 -- ARGV[6] expected message JSON ("" = no edit)  ARGV[7] new message JSON
 -- Returns {1, op, op JSON, seq} ({1, 0, '', seq} when dry), {0} no such
 -- message, {-1} the message changed since it was read.
-check_keys('zset hash counter hash zset')
+check_keys(KEYS, 'zset hash counter hash zset')
 local seq = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if not seq then return {0} end
 if ARGV[6] ~= '' then

@@ -7,7 +7,7 @@
 -- ARGV[4] new JSON  ARGV[5] A's id (the caller)  ARGV[6] B's id  ARGV[7] epoch ms
 -- Returns {1, op, op JSON} replaced ({1} when dry), {0} no such message,
 -- {-1} it changed since it was read.
-check_keys('hash counter hash zset')
+check_keys(KEYS, 'hash counter hash zset')
 local cur = redis.call('HGET', KEYS[1], ARGV[2])
 if not cur then return {0} end
 if cur ~= ARGV[3] then return {-1} end

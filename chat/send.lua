@@ -8,14 +8,18 @@
 -- KEYS[3] sequence counter            KEYS[4] time index (id -> epoch ms)
 -- KEYS[5] op counter  KEYS[6] fan-out hash  KEYS[7] pending ops
 -- KEYS[8] A's client id record (unused when ARGV[7] is "")
--- ARGV[1] 'dry' (check only: keys and client id) or 'run'
+-- ARGV[1] 'dry' (check only: keys and client id), 'run', or 'fused' (in
+-- send_fused.lua, which checked the client id record: the op is not
+-- recorded and the reply holds it as a table, see new_op)
 -- ARGV[2] message id  ARGV[3] message JSON  ARGV[4] epoch ms
 -- ARGV[5] A's id (sender)  ARGV[6] B's id
 -- ARGV[7] request fingerprint, "" without a client id  ARGV[8] client id window ms
 -- Returns {'ok', seq, op, op JSON} | {'dry'} | {'dup', record}, where record
 -- is "<fingerprint>\n<seq>\n<message JSON>\n<op>" of the first send.
-check_keys('zset hash counter zset counter hash zset string')
-if ARGV[7] ~= '' then
+-- The DM is not checked (no TYPE): its ZRANGE below comes before the
+-- step's first write and fails on a key of another kind.
+check_keys(KEYS, '- hash counter zset counter hash zset string')
+if ARGV[7] ~= '' and ARGV[1] ~= 'fused' then
   local rec = redis.call('GET', KEYS[8])
   if rec then return {'dup', rec} end
 end
@@ -34,7 +38,7 @@ local function ev() return {{t = 'message:new', f = msg_fields(ARGV[3])}} end
 local n, raw = new_op(KEYS[5], KEYS[6], KEYS[7], ARGV[4], {
   {u = ARGV[5], peer = ARGV[6], inbox = ARGV[4], unread = 'clear',
    read = seq .. ':' .. ARGV[2] .. ':' .. ARGV[4], ev = ev()},
-  {u = ARGV[6], peer = ARGV[5], inbox = ARGV[4], unread = '+1', ev = ev()}})
+  {u = ARGV[6], peer = ARGV[5], inbox = ARGV[4], unread = '+1', ev = ev()}}, ARGV[1] == 'fused')
 if ARGV[7] ~= '' then
   redis.call('SET', KEYS[8], ARGV[7] .. '\n' .. seq .. '\n' .. ARGV[3] .. '\n' .. n, 'PX', ARGV[8])
 end

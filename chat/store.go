@@ -55,7 +55,9 @@ type Store struct {
 	hook   stepHook
 
 	send, replace, del, page, read, apply, guard, doneScript, unlease, refundScript *redis.Script
-	repaired                                                                        repairStats
+	// fusedSend runs a whole send as one script (Limits.SingleNode).
+	fusedSend *redis.Script
+	repaired  repairStats
 }
 
 // scriptHeader is the first line of every chat script that publishes:
@@ -77,14 +79,15 @@ func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() ti
 			id, err := uuid.NewV7()
 			return id.String(), err
 		},
-		send:         redis.NewScript(conv + sendLua),
-		replace:      redis.NewScript(conv + replaceLua),
-		del:          redis.NewScript(conv + deleteLua),
+		send:         redis.NewScript(stepScript(conv, sendLua, true)),
+		replace:      redis.NewScript(stepScript(conv, replaceLua, true)),
+		del:          redis.NewScript(stepScript(conv, deleteLua, true)),
 		page:         redis.NewScript(pageLua),
-		read:         redis.NewScript(conv + readLua),
-		apply:        redis.NewScript(pre + applyLua),
-		guard:        redis.NewScript(pre + guardStepLua),
-		doneScript:   redis.NewScript(doneLua),
+		read:         redis.NewScript(stepScript(conv, readLua, true)),
+		apply:        redis.NewScript(stepScript(pre, applyLua, false)),
+		guard:        redis.NewScript(stepScript(pre, guardStepLua, false)),
+		doneScript:   redis.NewScript(stepScript("", doneLua, false)),
+		fusedSend:    redis.NewScript(fusedSendScript(conv)),
 		unlease:      redis.NewScript(unleaseLua),
 		refundScript: redis.NewScript(guardRefundLua),
 	}
@@ -143,10 +146,29 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		s.opKeys(conv)...)
 	keys = append(keys, s.keys.ConvClientID(conv, a, r.ClientID))
 	args := []any{m.ID, m.encode(), m.Epoch, string(a), string(b), fp, s.limits.ClientIDWindow.Milliseconds()}
+	guardB := s.guardCall(d, b, a, "blocked_by", "", 0, 0, 0)
+	guardA := s.guardCall(d, a, b, "blocking", s.keys.SendBucket(d, a), s.limits.SendRate, s.limits.SendBurst, 0)
+	guardA.keys = append(guardA.keys, s.keys.ClientID(d, a, r.ClientID))
+	guardA.args = append(guardA.args, fp, s.limits.ClientIDWindow.Milliseconds())
+	step := &scriptCall{script: s.send, keys: keys, args: append([]any{"run"}, args...)}
+	member := indexMember(conv, m.ID)
+	score := s.now().UnixMilli()
+	// On a single Redis the steps run as one script, up to the first that
+	// is not ok; the steps below go on from there (f.stage), reading the
+	// replies it gave (the cmd of guardB, guardA, step).
+	var f fusedSend
+	if s.limits.SingleNode && s.hook == nil {
+		if f, err = s.sendFused(ctx, conv, &guardB, &guardA, step, score, member); err != nil {
+			return Message{}, conv, StoreError(op, err)
+		}
+	}
 	// 1. A retry is answered from its record, spending nothing (GET in
 	// the conversation's slot); then B's guard.
-	if fp != "" {
-		rec, err := s.rdb.Get(ctx, s.keys.ConvClientID(conv, a, r.ClientID)).Result()
+	if fp != "" && f.stage == stageRetry {
+		rec, err := f.rec, error(nil)
+		if rec == "" {
+			rec, err = s.rdb.Get(ctx, s.keys.ConvClientID(conv, a, r.ClientID)).Result()
+		}
 		switch {
 		case err == nil:
 			return s.replay(ctx, op, conv, rec, fp)
@@ -154,27 +176,35 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 			return Message{}, conv, StoreError(op, err)
 		}
 	}
-	guardB := s.guardCall(d, b, a, "blocked_by", "", 0, 0, 0)
-	s.runCalls(ctx, &guardB)
-	if err := guardReply(op, msgSendRate, &guardB); err != nil {
-		return Message{}, conv, err
+	if f.stage <= stageGuardB {
+		if guardB.cmd == nil {
+			s.runCalls(ctx, &guardB)
+		}
+		if err := guardReply(op, msgSendRate, &guardB); err != nil {
+			return Message{}, conv, err
+		}
 	}
 	// 2. A's guard (spends A's send budget), then the pending index entry.
-	guardA := s.guardCall(d, a, b, "blocking", s.keys.SendBucket(d, a), s.limits.SendRate, s.limits.SendBurst, 0)
-	guardA.keys = append(guardA.keys, s.keys.ClientID(d, a, r.ClientID))
-	guardA.args = append(guardA.args, fp, s.limits.ClientIDWindow.Milliseconds())
-	s.runCalls(ctx, &guardA)
-	if err := guardReply(op, msgSendRate, &guardA); err != nil {
-		return Message{}, conv, err
+	if f.stage <= stageGuardA {
+		if guardA.cmd == nil || f.stage < stageGuardA {
+			s.runCalls(ctx, &guardA)
+		}
+		if err := guardReply(op, msgSendRate, &guardA); err != nil {
+			return Message{}, conv, err
+		}
 	}
-	member := indexMember(conv, m.ID)
-	if err := s.index(ctx, conv, member); err != nil {
-		s.refund(ctx, &guardA)
-		return Message{}, conv, StoreError(op, err)
+	if f.stage <= stageIndex {
+		if err := s.index(ctx, conv, member, score); err != nil {
+			s.refund(ctx, &guardA)
+			return Message{}, conv, StoreError(op, err)
+		}
 	}
 	// 3. The conversation step. When it writes nothing (a key of the
 	// wrong kind, a retry that raced the first send) A's spend is undone.
-	res, err := s.send.Run(ctx, s.rdb, keys, append([]any{"run"}, args...)...).Slice()
+	if f.stage <= stageConv && (step.cmd == nil || f.stage < stageConv) {
+		s.runCalls(ctx, step)
+	}
+	res, err := step.cmd.Slice()
 	if err != nil {
 		s.unindex(ctx, conv, member)
 		var reply redis.Error
@@ -200,8 +230,16 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		return Message{}, conv, err
 	}
 	// 4, 5. The participant steps, then done.
-	if _, err := s.fanOut(ctx, op, conv, n, raw, member, false); err != nil {
-		return Message{}, conv, err
+	switch f.stage {
+	case stageFinished:
+	case stageDone:
+		if err := s.done(ctx, op, conv, n, member); err != nil {
+			return Message{}, conv, err
+		}
+	default:
+		if _, err := s.fanOut(ctx, op, conv, n, raw, member, false); err != nil {
+			return Message{}, conv, err
+		}
 	}
 	return m, conv, nil
 }

@@ -56,8 +56,18 @@ func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
 	return sum
 }
 
-func sampleCPU(ctx context.Context, rdb *redis.Client, nodes []*procNode) cpuSample {
-	c := cpuSample{at: time.Now(), tool: procCPU(os.Getpid()), rdis: redisCPU(ctx, rdb)}
+// envRedisCPU is the CPU the env's Redis has used: its one server, or the
+// sum over the cluster's primaries.
+func envRedisCPU(ctx context.Context, e *env) float64 {
+	if len(e.primaries) == 0 {
+		return redisCPU(ctx, e.rdb)
+	}
+	cpu, _, _ := sumStats(ctx, e.primaries)
+	return cpu
+}
+
+func sampleCPU(ctx context.Context, e *env, nodes []*procNode) cpuSample {
+	c := cpuSample{at: time.Now(), tool: procCPU(os.Getpid()), rdis: envRedisCPU(ctx, e)}
 	for _, n := range nodes {
 		c.nodes += procCPU(n.cmd.Process.Pid)
 	}

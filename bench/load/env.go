@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,10 +25,18 @@ import (
 // (deleted afterwards) and a JWT secret.
 type env struct {
 	redisURL string
-	prefix   string
-	secret   string
-	domain   string
-	rdb      *redis.Client // for seeding, baselines and cleanup
+	// clusterAddrs are Redis Cluster seeds (PARLEY_REDIS_CLUSTER_ADDRS);
+	// empty = the single Redis of redisURL.
+	clusterAddrs []string
+	prefix       string
+	secret       string
+	domain       string
+	rdb          *redis.Client // for seeding, baselines and cleanup
+	// primaries are the cluster's primaries (empty: rdb is the one Redis),
+	// whose CPU and pub/sub channels P2c sums.
+	primaries []string
+	// byNode are clients of primaries, opened by pubsubNodes.
+	byNode []*redis.Client
 }
 
 func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
@@ -51,7 +60,7 @@ func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
 
 // vars is the node configuration of this env.
 func (e *env) vars() map[string]string {
-	return map[string]string{
+	v := map[string]string{
 		"PARLEY_REDIS_URL":      e.redisURL,
 		"PARLEY_KEY_PREFIX":     e.prefix,
 		"PARLEY_JWT_SECRET":     e.secret,
@@ -63,6 +72,11 @@ func (e *env) vars() map[string]string {
 		"PARLEY_SEND_RATE":  "0",
 		"PARLEY_WRITE_RATE": "0",
 	}
+	if len(e.clusterAddrs) > 0 { // cluster mode excludes PARLEY_REDIS_URL
+		delete(v, "PARLEY_REDIS_URL")
+		v["PARLEY_REDIS_CLUSTER_ADDRS"] = strings.Join(e.clusterAddrs, ",")
+	}
+	return v
 }
 
 func (e *env) config() (config.Config, error) { return config.Load(e.vars()) }
@@ -117,7 +131,7 @@ type node struct {
 	url string
 	srv *server.Server
 	hs  *http.Server
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 func (e *env) startNode() (*node, error) {
@@ -129,6 +143,11 @@ func (e *env) startNode() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startNodeOn(cfg, rdb)
+}
+
+// startNodeOn starts a node of cfg on rdb, which it closes when it stops.
+func startNodeOn(cfg config.Config, rdb redis.UniversalClient) (*node, error) {
 	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), rdb)
 	if err != nil {
 		_ = rdb.Close()
@@ -141,7 +160,7 @@ func (e *env) startNode() (*node, error) {
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	return &node{url: "http://" + ln.Addr().String(), srv: srv, hs: hs, rdb: rdb.(*redis.Client)}, nil
+	return &node{url: "http://" + ln.Addr().String(), srv: srv, hs: hs, rdb: rdb}, nil
 }
 
 func (n *node) close() {
@@ -154,3 +173,17 @@ func (n *node) close() {
 }
 
 func uid(i int) chat.UserID { return chat.UserID(strconv.Itoa(i)) }
+
+// pubsubNodes are the clients to ask for pub/sub channels: every primary of
+// a cluster (sharded channels live on the shard of their slot), or rdb.
+func (e *env) pubsubNodes() []*redis.Client {
+	if len(e.primaries) == 0 {
+		return []*redis.Client{e.rdb}
+	}
+	if e.byNode == nil {
+		for _, a := range e.primaries {
+			e.byNode = append(e.byNode, redis.NewClient(&redis.Options{Addr: a}))
+		}
+	}
+	return e.byNode
+}

@@ -5,7 +5,7 @@
 // a ratio against a baseline measured in the same run, because absolute
 // numbers on a shared machine drift.
 //
-//	go run ./bench/load [flags] P1|P2|P2x|P3|P4|all|smoke
+//	go run ./bench/load [flags] P1|P1c|P2|P2c|P2x|P3|P4|all|smoke
 package main
 
 import (
@@ -60,7 +60,7 @@ func main() {
 	fs.IntVar(&o.p1Rounds, "p1-rounds", 4, "P1: alternating rounds the duration is split into")
 	fs.DurationVar(&o.p1Dur, "p1-dur", 20*time.Second, "P1: duration of each of the two runs (Parley, baseline)")
 	fs.IntVar(&o.p2Clients, "p2-clients", 10000, "P2/P2x: connected websocket clients")
-	fs.IntVar(&o.p2BaseClients, "p2-base-clients", 10, "P2: clients of the baseline run")
+	fs.IntVar(&o.p2BaseClients, "p2-base-clients", 10, "P2: clients of the baseline run (0 = no baseline run)")
 	fs.IntVar(&o.p2Rate, "p2-rate", 2000, "P2/P2x: sends per second")
 	fs.DurationVar(&o.p2Dur, "p2-dur", 30*time.Second, "P2/P2x: duration of each run")
 	fs.StringVar(&o.p3Levels, "p3-k", "10000,20000,50000", "P3: idle connection counts, ascending")
@@ -70,7 +70,7 @@ func main() {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the tool process (in-process server included) to this file")
 	fs.BoolVar(&o.markdown, "md", false, "also print the figures as a Markdown table")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./bench/load [flags] P1|P2|P2x|P3|P4|all|smoke")
+		fmt.Fprintln(fs.Output(), "usage: go run ./bench/load [flags] P1|P1c|P2|P2c|P2x|P3|P4|all|smoke")
 		fs.PrintDefaults()
 	}
 	args := os.Args[1:]
@@ -84,6 +84,10 @@ func main() {
 	}
 	if scenario == "" {
 		fs.Usage()
+		os.Exit(2)
+	}
+	if err := checkOpts(o); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(2)
 	}
 	raiseFileLimit()
@@ -106,6 +110,10 @@ func main() {
 	switch strings.ToLower(scenario) {
 	case "p1":
 		err = runP1(ctx, o, r)
+	case "p1c":
+		err = runP1c(ctx, o, r)
+	case "p2c":
+		err = runP2c(ctx, o, r)
 	case "p2":
 		_, _, err = runP2(ctx, o, r, false)
 	case "p2x":

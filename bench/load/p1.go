@@ -123,10 +123,28 @@ func p1(ctx context.Context, o opts, d time.Duration) (base, parley p1Result, er
 	tr := &http.Transport{MaxIdleConns: o.p1Conns, MaxIdleConnsPerHost: o.p1Conns, MaxConnsPerHost: o.p1Conns}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	sendHTTP := func(_ int, rng *rand.Rand) error {
+	sendHTTP := httpSender(ctx, hc, n.url, tokens)
+	// Alternate short rounds so that load from elsewhere on the machine
+	// hits both sides alike.
+	rounds := max(1, o.p1Rounds)
+	logf("P1: %d connections, %d users, %s each for POST /api/user/:id and for chat.Store.Send, in %d alternating rounds",
+		o.p1Conns, users, d, rounds)
+	for range rounds {
+		base = base.merge(closedLoop(ctx, o.p1Conns, d/time.Duration(rounds), sendBase))
+		parley = parley.merge(closedLoop(ctx, o.p1Conns, d/time.Duration(rounds), sendHTTP))
+	}
+	base.lat, parley.lat = base.lat.sorted(), parley.lat.sorted()
+	return base, parley, nil
+}
+
+// httpSender is P1's operation: a text message between two random users of
+// tokens (1-based) through POST /api/user/:id on url, expecting 201.
+func httpSender(ctx context.Context, hc *http.Client, url string, tokens []string) func(int, *rand.Rand) error {
+	users := len(tokens) - 1
+	return func(_ int, rng *rand.Rand) error {
 		a, b := pair(rng, users)
 		body := `{"type":"text","text":"bench p1 ` + strconv.Itoa(rng.IntN(1e9)) + `"}`
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.url+"/api/user/"+strconv.Itoa(b), strings.NewReader(body))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/user/"+strconv.Itoa(b), strings.NewReader(body))
 		req.Header.Set("X-Auth-Token", tokens[a])
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
@@ -140,15 +158,4 @@ func p1(ctx context.Context, o opts, d time.Duration) (base, parley p1Result, er
 		}
 		return nil
 	}
-	// Alternate short rounds so that load from elsewhere on the machine
-	// hits both sides alike.
-	rounds := max(1, o.p1Rounds)
-	logf("P1: %d connections, %d users, %s each for POST /api/user/:id and for chat.Store.Send, in %d alternating rounds",
-		o.p1Conns, users, d, rounds)
-	for range rounds {
-		base = base.merge(closedLoop(ctx, o.p1Conns, d/time.Duration(rounds), sendBase))
-		parley = parley.merge(closedLoop(ctx, o.p1Conns, d/time.Duration(rounds), sendHTTP))
-	}
-	base.lat, parley.lat = base.lat.sorted(), parley.lat.sorted()
-	return base, parley, nil
 }

@@ -44,13 +44,19 @@ func runP2(ctx context.Context, o opts, r *report, smoke bool) (big, base p2Resu
 		return big, base, err
 	}
 	defer n.close()
-	if base, err = p2run(ctx, o, e, "P2", n, n, o.p2BaseClients); err != nil {
-		return big, base, err
+	// -p2-base-clients 0: no baseline run (its column stays 0 or n/a).
+	if o.p2BaseClients > 0 {
+		if base, err = p2run(ctx, o, e, "P2", n, n, o.p2BaseClients); err != nil {
+			return big, base, err
+		}
 	}
 	if big, err = p2run(ctx, o, e, "P2", n, n, o.p2Clients); err != nil {
 		return big, base, err
 	}
 	name := func(s string) string { return fmt.Sprintf("%s, %d vs %d clients", s, big.clients, base.clients) }
+	if o.p2BaseClients == 0 {
+		name = func(s string) string { return fmt.Sprintf("%s, %d clients (no baseline)", s, big.clients) }
+	}
 	r.addInfo("P2", name("latency p50"), "ms", big.lat.pct(50), base.lat.pct(50))
 	if smoke {
 		r.addInfo("P2", name("latency p99"), "ms", big.lat.pct(99), base.lat.pct(99))
@@ -195,7 +201,7 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 			}()
 		}
 	}
-	cpu0 := sampleCPU(ctx, e.rdb, nodes)
+	cpu0 := sampleCPU(ctx, e, nodes)
 
 	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}
 	defer tr.CloseIdleConnections()
@@ -262,7 +268,7 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 	}
 	close(jobs)
 	wg.Wait()
-	res.nodeCores, res.toolCores, res.redisCores = cpu0.cores(sampleCPU(ctx, e.rdb, nodes))
+	res.nodeCores, res.toolCores, res.redisCores = cpu0.cores(sampleCPU(ctx, e, nodes))
 	res.skipped = skipped
 	took := time.Since(start)
 	res.sent, res.failed = sent.Load(), failed.Load()
@@ -329,13 +335,16 @@ func p2run(ctx context.Context, o opts, e *env, tag string, send, recv *procNode
 func leftSubscriptions(ctx context.Context, e *env, wait time.Duration) int64 {
 	var left int64
 	for deadline := time.Now().Add(wait); ; {
-		plain, err1 := e.rdb.PubSubChannels(ctx, e.prefix+"*").Result()
-		sharded, err2 := e.rdb.PubSubShardChannels(ctx, e.prefix+"*").Result()
-		if err1 != nil || err2 != nil {
-			logf("counting subscriptions: %v %v", err1, err2)
-			return -1
+		left = 0
+		for _, rdb := range e.pubsubNodes() {
+			plain, err1 := rdb.PubSubChannels(ctx, e.prefix+"*").Result()
+			sharded, err2 := rdb.PubSubShardChannels(ctx, e.prefix+"*").Result()
+			if err1 != nil || err2 != nil {
+				logf("counting subscriptions: %v %v", err1, err2)
+				return -1
+			}
+			left += int64(len(plain) + len(sharded))
 		}
-		left = int64(len(plain) + len(sharded))
 		if left == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			return left
 		}

@@ -73,22 +73,10 @@ func startRedisProc(t testing.TB, argv func(port int) []string) string {
 	return ""
 }
 
-// requirePass returns the value of --requirepass in a redis-server's
-// arguments ("" when there is none).
-func requirePass(args []string) string {
-	for i, a := range args {
-		if a == "--requirepass" && i+1 < len(args) {
-			return args[i+1]
-		}
-	}
-	return ""
-}
-
 // waitOwned waits until the redis-server with process id pid answers
-// PING at addr (authenticating with password when not empty: without it
-// a --requirepass server answers only NOAUTH): INFO server's process_id
-// tells it from another process holding the port. It gives up when the
-// process exits (the bind failed) or after within.
+// PING at addr: INFO server's process_id tells it from another process
+// holding the port. It gives up when the process exits (the bind failed)
+// or after within.
 func waitOwned(addr, password string, pid int, exited <-chan struct{}, within time.Duration) error {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer rdb.Close()
@@ -111,6 +99,17 @@ func waitOwned(addr, password string, pid int, exited <-chan struct{}, within ti
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// requirePass returns the --requirepass value of redis-server args (""
+// when none), so waitOwned can ask a password-protected server.
+func requirePass(args []string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--requirepass" {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // serverArgs are the arguments every redis-server node gets first:

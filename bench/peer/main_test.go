@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckOpts(t *testing.T) {
+	good := opts{clients: 1000, rate: 500, pairs: 1, dur: 10 * time.Second}
+	if err := checkOpts(good); err != nil {
+		t.Fatal(err)
+	}
+	for flag, set := range map[string]func(*opts){
+		"-clients": func(o *opts) { o.clients = 1 },
+		"-rate":    func(o *opts) { o.rate = 0 },
+		"-dur":     func(o *opts) { o.dur = 0 },
+		"-pairs":   func(o *opts) { o.pairs = 0 },
+	} {
+		o := good
+		set(&o)
+		if err := checkOpts(o); err == nil || !strings.Contains(err.Error(), flag+" ") {
+			t.Errorf("%s: got %v", flag, err)
+		}
+	}
+}
+
+// TestSignHS256: a token has three parts and its signature depends on the
+// secret.
+func TestSignHS256(t *testing.T) {
+	s := &system{name: centrifugoName, secret: "k"}
+	tok := s.token(42)
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q", tok)
+	}
+	again := signHS256("k", nil)
+	other := signHS256("other", nil)
+	if strings.Split(again, ".")[2] == strings.Split(other, ".")[2] {
+		t.Error("signature does not depend on the secret")
+	}
+}
