@@ -52,10 +52,12 @@ func TestWriteWithLostEventCounter(t *testing.T) {
 	t.Parallel()
 	corruptions := []struct {
 		name string
-		do   func(ctx context.Context, rdb *redis.Client, key string) error
+		do   func(ctx context.Context, rdb redis.UniversalClient, key string) error
 	}{
-		{"deleted", func(ctx context.Context, rdb *redis.Client, key string) error { return rdb.Del(ctx, key).Err() }},
-		{"set back", func(ctx context.Context, rdb *redis.Client, key string) error { return rdb.Set(ctx, key, 1, 0).Err() }},
+		{"deleted", func(ctx context.Context, rdb redis.UniversalClient, key string) error { return rdb.Del(ctx, key).Err() }},
+		{"set back", func(ctx context.Context, rdb redis.UniversalClient, key string) error {
+			return rdb.Set(ctx, key, 1, 0).Err()
+		}},
 	}
 	for _, w := range writeKinds {
 		if w.name == "typing" { // typing logs nothing

@@ -22,6 +22,7 @@ import (
 // the same on both; the token buckets, on Redis time, are left out).
 func TestFusedSendMatchesSteps(t *testing.T) {
 	t.Parallel()
+	testutil.SkipInMode(t, "the fused send (Limits.SingleNode) is one script over keys of several slots: CROSSSLOT on a cluster, where server.New never uses it", testutil.ModeCluster)
 	type outcome struct {
 		id       string
 		seq      int64

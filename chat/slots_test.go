@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"parley/chat"
+	"parley/internal/testutil"
 )
 
 // crc16 is CRC16-XMODEM (polynomial 0x1021, initial 0), the checksum Redis
@@ -121,8 +122,7 @@ func TestScriptsKeepToOneSlot(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	sc := &slotChecker{}
-	rdb := redis.NewClient(f.rdb.Options())
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := testutil.Redis(t) // a client of its own: the hook sees this test's calls only
 	rdb.AddHook(sc)
 	f.rdb = rdb
 	f.store = chat.NewStore(rdb, f.keys, chat.Limits{MaxText: 100}, f.clock.Now)

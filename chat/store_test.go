@@ -14,7 +14,7 @@ import (
 )
 
 type fixture struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	store *chat.Store
 	keys  chat.Keys
 	dom   chat.Domain
@@ -145,7 +145,7 @@ func TestSendRejectsBadInputAndWritesNothing(t *testing.T) {
 			t.Errorf("Send(%+v) kind = %v, want Invalid", r, chat.KindOf(err))
 		}
 	}
-	if keys := f.rdb.Keys(ctx, f.keys.Prefix+"*").Val(); len(keys) != 0 {
+	if keys := testutil.ScanKeys(t, f.rdb, f.keys.Prefix+"*"); len(keys) != 0 {
 		t.Errorf("bad sends wrote keys %v", keys)
 	}
 }

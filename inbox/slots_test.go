@@ -84,9 +84,7 @@ func (c *scriptSlots) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // read from the user's hashes), and the entries still carry them.
 func TestInboxScriptsKeepToOneSlot(t *testing.T) {
 	t.Parallel()
-	base := testutil.Redis(t)
-	rdb := redis.NewClient(base.Options())
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := testutil.Redis(t) // a client of its own: the hook sees this test's calls only
 	sc := &scriptSlots{}
 	rdb.AddHook(sc)
 	keys := chat.Keys{Prefix: testutil.Prefix(t)}

@@ -76,7 +76,8 @@ func TestListNewestFirstPaginated(t *testing.T) {
 // (`go run .`): both answer, with every message unread.
 func TestListWithoutReadPositionOnBothStores(t *testing.T) {
 	t.Parallel()
-	stores := map[string]func(testing.TB) *redis.Client{"redis": testutil.Redis, "embedded": testutil.EmbeddedRedis}
+	stores := map[string]func(testing.TB) redis.UniversalClient{"redis": testutil.Redis,
+		"embedded": func(t testing.TB) redis.UniversalClient { return testutil.EmbeddedRedis(t) }}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -18,10 +18,10 @@ var baselines testutil.Baselines
 
 // benchTracker starts a tracker on real Redis under a fresh prefix, removed
 // after the benchmark. The heartbeat is long: the benchmark beats itself.
-func benchTracker(b *testing.B) (*presence.Tracker, *redis.Client, chat.Domain) {
+func benchTracker(b *testing.B) (*presence.Tracker, redis.UniversalClient, chat.Domain) {
 	rdb := testutil.Redis(b)
 	keys := chat.Keys{Prefix: testutil.Prefix(b)}
-	b.Cleanup(func() { deleteUnder(rdb, keys.Prefix) })
+	b.Cleanup(func() { testutil.DeleteKeys(b, rdb, keys.Prefix+"*") })
 	tr := presence.New(rdb, keys, presence.Options{Heartbeat: time.Hour})
 	if err := tr.Start(context.Background()); err != nil {
 		b.Fatal(err)
@@ -30,7 +30,7 @@ func benchTracker(b *testing.B) (*presence.Tracker, *redis.Client, chat.Domain) 
 }
 
 // pings is the baseline of a Redis path: n bare round trips.
-func pings(b *testing.B, rdb *redis.Client, n int) {
+func pings(b *testing.B, rdb redis.UniversalClient, n int) {
 	ctx := context.Background()
 	for b.Loop() {
 		for range n {
@@ -89,20 +89,4 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 		}
 		baselines.Report(b, "connect")
 	})
-}
-
-func deleteUnder(rdb *redis.Client, prefix string) {
-	ctx := context.Background()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			rdb.Del(ctx, batch...)
-			batch = batch[:0]
-		}
-	}
-	if len(batch) > 0 {
-		rdb.Del(ctx, batch...)
-	}
 }

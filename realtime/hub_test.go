@@ -71,7 +71,7 @@ func (l *memLog) LastEventID(context.Context, chat.Domain, chat.UserID) (int64, 
 // hubFixture is a hub on real Redis pub/sub (for the subscription
 // confirmation) whose events the test offers directly.
 type hubFixture struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	h   *Hub
 	log *memLog
 	got chan chat.Event
@@ -449,21 +449,12 @@ func TestHubSlowSubscribeDoesNotBlockDelivery(t *testing.T) {
 
 // numsub is how many subscriptions Redis has on the channel, once it has
 // settled at want (the hub's commands go over another connection).
-func numsub(t *testing.T, rdb *redis.Client, name string, want int64) int64 {
+func numsub(t *testing.T, rdb redis.UniversalClient, name string, want int64) int64 {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		var n map[string]int64
-		var err error
-		if shardedPass {
-			n, err = rdb.PubSubShardNumSub(context.Background(), name).Result()
-		} else {
-			n, err = rdb.PubSubNumSub(context.Background(), name).Result()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n[name] == want || time.Now().After(deadline) {
-			return n[name]
+		n := testutil.NumSub(t, rdb, shardedPass, name)
+		if n == want || time.Now().After(deadline) {
+			return n
 		}
 	}
 }

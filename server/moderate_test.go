@@ -20,8 +20,12 @@ func TestAdminDeleteIsAudited(t *testing.T) {
 	t.Parallel()
 	secret := testutil.RandomHex(t, 32)
 	domain := testutil.Domain(t)
-	cfg, err := config.Load(map[string]string{"PARLEY_REDIS_URL": testutil.RedisURL(t), "PARLEY_KEY_PREFIX": testutil.Prefix(t),
-		"PARLEY_DEFAULT_DOMAIN": domain, "PARLEY_JWT_SECRET": secret, "PARLEY_METRICS_ADDR": ""})
+	vars := map[string]string{"PARLEY_KEY_PREFIX": testutil.Prefix(t),
+		"PARLEY_DEFAULT_DOMAIN": domain, "PARLEY_JWT_SECRET": secret, "PARLEY_METRICS_ADDR": ""}
+	for k, v := range testutil.RedisEnv(t) { // the run's mode; the client is testutil.Redis below
+		vars[k] = v
+	}
+	cfg, err := config.Load(vars)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 type rtFixture struct {
 	rt     *realtime
 	hub    *hub
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	keys   chat.Keys
 	store  *chat.Store
 	url    string // http://host:port

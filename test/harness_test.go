@@ -31,7 +31,7 @@ type node struct {
 	url    string
 	secret string
 	cfg    config.Config
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string // PARLEY_KEY_PREFIX
 	domain string // PARLEY_DEFAULT_DOMAIN
 	hc     *http.Client
@@ -64,8 +64,15 @@ func tryStartServer(t *testing.T, env map[string]string) (*node, error) {
 		"PARLEY_SEND_RATE":  "0",
 		"PARLEY_WRITE_RATE": "0",
 	}
-	if _, ok := env["PARLEY_REDIS_URL"]; !ok {
-		vars["PARLEY_REDIS_URL"] = testutil.RedisURL(t)
+	ownRedis := false
+	for _, k := range testutil.RedisEnvKeys {
+		_, given := env[k]
+		ownRedis = ownRedis || given
+	}
+	if !ownRedis { // the run's Redis: single, cluster or Sentinel (testutil.Mode)
+		for k, v := range testutil.RedisEnv(t) {
+			vars[k] = v
+		}
 	}
 	for k, v := range env {
 		if v == "" {
@@ -94,11 +101,7 @@ func tryStartServer(t *testing.T, env map[string]string) (*node, error) {
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := redis.NewClient(opt)
+	raw := rawClient(t, cfg)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -111,6 +114,33 @@ func tryStartServer(t *testing.T, env map[string]string) (*node, error) {
 	})
 	return &node{url: "http://" + ln.Addr().String(), secret: cfg.JWTSecret, cfg: cfg, rdb: raw,
 		prefix: cfg.KeyPrefix, domain: cfg.DefaultDomain, hc: hc, srv: srv}, nil
+}
+
+// withRedis adds to vars the variables that put a node on this run's
+// Redis (testutil.RedisEnv: single, cluster or Sentinel).
+func withRedis(t testing.TB, vars map[string]string) map[string]string {
+	t.Helper()
+	for k, v := range testutil.RedisEnv(t) {
+		vars[k] = v
+	}
+	return vars
+}
+
+// rawClient is a plain client (no Parley timeouts) on the Redis cfg
+// names, in its mode, for the tests' state assertions.
+func rawClient(t testing.TB, cfg config.Config) redis.UniversalClient {
+	t.Helper()
+	switch cfg.RedisMode() {
+	case config.RedisCluster:
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.RedisClusterAddrs})
+	case config.RedisSentinel:
+		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: cfg.RedisSentinelMaster, SentinelAddrs: cfg.RedisSentinelAddrs})
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return redis.NewClient(opt)
 }
 
 func randomHex(t testing.TB, n int) string { return testutil.RandomHex(t, n) }
@@ -434,13 +464,11 @@ func wantError(t testing.TB, r reply, status int, code string) {
 // has a TTL) and content. Presence
 // entries are left out: heartbeats move them on their own, whatever the
 // requests do.
-func redisSnapshot(t testing.TB, rdb *redis.Client, prefix string) map[string]string {
+func redisSnapshot(t testing.TB, rdb redis.UniversalClient, prefix string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	for _, key := range testutil.ScanKeys(t, rdb, prefix+"*") { // every primary of a cluster
 		if strings.HasPrefix(key, prefix+"{node") || strings.Contains(key, ":presence") {
 			continue
 		}
@@ -472,9 +500,6 @@ func redisSnapshot(t testing.TB, rdb *redis.Client, prefix string) map[string]st
 			typ = expiring + typ
 		}
 		out[key] = typ + "\n" + dump
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("scan %s*: %v", prefix, err)
 	}
 	return out
 }

@@ -494,10 +494,7 @@ func TestHostileClientIDKeys(t *testing.T) {
 			t.Errorf("client_id %q: retry answered %v, want the first message %v", cid, got, want)
 		}
 	}
-	keys, err := n.rdb.Keys(context.Background(), n.prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testutil.ScanKeys(t, n.rdb, n.prefix+"*")
 	cidKeys := 0
 	for _, k := range keys {
 		if strings.Contains(k, ":cid:") {
@@ -604,12 +601,11 @@ func TestHostileMethodsBoundSeries(t *testing.T) {
 // is logged, parley_redis_errors_total stays 0 and no 5xx is counted.
 func TestHostileClientGoesAway(t *testing.T) {
 	t.Parallel()
-	vars := map[string]string{
-		"PARLEY_REDIS_URL":      testutil.RedisURL(t),
+	vars := withRedis(t, map[string]string{
 		"PARLEY_KEY_PREFIX":     testutil.Prefix(t),
 		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t),
 		"PARLEY_JWT_SECRET":     randomHex(t, 32),
-	}
+	})
 	cfg, err := config.Load(vars)
 	if err != nil {
 		t.Fatal(err)

@@ -98,9 +98,8 @@ func TestTransportSizeLimits(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 	secret := randomHex(t, 32)
-	n, cmd, _, out := startBinary(t, bin,
-		"PARLEY_REDIS_URL="+testutil.RedisURL(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
-		"PARLEY_DEFAULT_DOMAIN="+testutil.Domain(t), "PARLEY_JWT_SECRET="+secret)
+	n, cmd, _, out := startBinary(t, bin, append(testutil.RedisEnvList(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
+		"PARLEY_DEFAULT_DOMAIN="+testutil.Domain(t), "PARLEY_JWT_SECRET="+secret)...)
 	n.secret = secret
 	// Warm up: one full socket, so the baseline includes what a node holds
 	// anyway.

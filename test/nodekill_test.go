@@ -17,8 +17,8 @@ func TestNodeKilledClientsMissNothing(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 	secret := randomHex(t, 32)
-	env := []string{"PARLEY_REDIS_URL=" + testutil.RedisURL(t), "PARLEY_KEY_PREFIX=" + testutil.Prefix(t),
-		"PARLEY_DEFAULT_DOMAIN=" + testutil.Domain(t), "PARLEY_JWT_SECRET=" + secret, "PARLEY_SEND_RATE=0"}
+	env := append(testutil.RedisEnvList(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
+		"PARLEY_DEFAULT_DOMAIN="+testutil.Domain(t), "PARLEY_JWT_SECRET="+secret, "PARLEY_SEND_RATE=0")
 	a, cmdA, exitedA, _ := startBinary(t, bin, env...)
 	b, _, _, _ := startBinary(t, bin, env...)
 	a.secret, b.secret = secret, secret

@@ -135,8 +135,8 @@ func TestPresenceNodeKilled(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 	secret := randomHex(t, 32)
-	shared := map[string]string{"PARLEY_REDIS_URL": testutil.RedisURL(t), "PARLEY_KEY_PREFIX": testutil.Prefix(t),
-		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t), "PARLEY_JWT_SECRET": secret, "PARLEY_PRESENCE_HEARTBEAT": "200ms"}
+	shared := withRedis(t, map[string]string{"PARLEY_KEY_PREFIX": testutil.Prefix(t),
+		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t), "PARLEY_JWT_SECRET": secret, "PARLEY_PRESENCE_HEARTBEAT": "200ms"})
 	var env []string
 	for k, v := range shared {
 		env = append(env, k+"="+v)

@@ -19,12 +19,11 @@ import (
 // default domain, as a deployment behind a load balancer would.
 func cluster(t *testing.T, n int, env map[string]string) []*node {
 	t.Helper()
-	shared := map[string]string{
-		"PARLEY_REDIS_URL":      testutil.RedisURL(t),
+	shared := withRedis(t, map[string]string{
 		"PARLEY_KEY_PREFIX":     testutil.Prefix(t),
 		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t),
 		"PARLEY_JWT_SECRET":     randomHex(t, 32),
-	}
+	})
 	for k, v := range env {
 		shared[k] = v
 	}

@@ -74,11 +74,10 @@ func TestSIGTERMDrains(t *testing.T) {
 	}))
 	defer users.Close()
 	secret := randomHex(t, 32)
-	n, cmd, exited, out := startBinary(t, bin,
-		"PARLEY_REDIS_URL="+testutil.RedisURL(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
+	n, cmd, exited, out := startBinary(t, bin, append(testutil.RedisEnvList(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
 		"PARLEY_DEFAULT_DOMAIN="+testutil.Domain(t), "PARLEY_JWT_SECRET="+secret,
 		"PARLEY_USER_API_URL="+users.URL+"/users/{id}", "PARLEY_USER_API_TIMEOUT=5s",
-		"PARLEY_SHUTDOWN_TIMEOUT=5s")
+		"PARLEY_SHUTDOWN_TIMEOUT=5s")...)
 	n.secret = secret
 	u1 := n.tok(t, 1, nil)
 	n.sendText(t, u1, "2", "hello")
@@ -468,14 +467,21 @@ func TestShutdownHandsClientsToAnotherNode(t *testing.T) {
 	secret, prefix, domain := randomHex(t, 32), testutil.Prefix(t), testutil.Domain(t)
 	// One Redis for both nodes: RedisURL starts a new throwaway redis-server
 	// per call when PARLEY_TEST_REDIS_URL is unset.
-	redisURL := testutil.RedisURL(t)
-	a, cmd, exited, out := startBinary(t, bin,
-		"PARLEY_REDIS_URL="+redisURL, "PARLEY_KEY_PREFIX="+prefix,
-		"PARLEY_DEFAULT_DOMAIN="+domain, "PARLEY_JWT_SECRET="+secret, "PARLEY_SEND_RATE=0",
-		"PARLEY_USER_API_URL="+users.URL+"/users/{id}", "PARLEY_USER_API_TIMEOUT=5s",
-		"PARLEY_SHUTDOWN_TIMEOUT=5s")
+	redisEnv := testutil.RedisEnv(t)
+	benv := []string{"PARLEY_KEY_PREFIX=" + prefix,
+		"PARLEY_DEFAULT_DOMAIN=" + domain, "PARLEY_JWT_SECRET=" + secret, "PARLEY_SEND_RATE=0",
+		"PARLEY_USER_API_URL=" + users.URL + "/users/{id}", "PARLEY_USER_API_TIMEOUT=5s",
+		"PARLEY_SHUTDOWN_TIMEOUT=5s"}
+	for k, v := range redisEnv {
+		benv = append(benv, k+"="+v)
+	}
+	a, cmd, exited, out := startBinary(t, bin, benv...)
 	a.secret = secret
-	b := startServer(t, map[string]string{"PARLEY_REDIS_URL": redisURL, "PARLEY_KEY_PREFIX": prefix, "PARLEY_DEFAULT_DOMAIN": domain, "PARLEY_JWT_SECRET": secret})
+	bvars := map[string]string{"PARLEY_KEY_PREFIX": prefix, "PARLEY_DEFAULT_DOMAIN": domain, "PARLEY_JWT_SECRET": secret}
+	for k, v := range redisEnv {
+		bvars[k] = v
+	}
+	b := startServer(t, bvars)
 	t1, t2 := b.tok(t, 1, nil), b.tok(t, 2, nil)
 
 	sock := dial(t, a, t2)
@@ -614,11 +620,10 @@ func TestShutdownCutsTrickledBody(t *testing.T) {
 	bin := buildBinary(t)
 	const grace = 2 * time.Second
 	secret := randomHex(t, 32)
-	n, cmd, exited, out := startBinary(t, bin,
-		"PARLEY_REDIS_URL="+testutil.RedisURL(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
+	n, cmd, exited, out := startBinary(t, bin, append(testutil.RedisEnvList(t), "PARLEY_KEY_PREFIX="+testutil.Prefix(t),
 		"PARLEY_DEFAULT_DOMAIN="+testutil.Domain(t), "PARLEY_JWT_SECRET="+secret,
 		"PARLEY_SHUTDOWN_TIMEOUT="+grace.String(),
-		"GORACE=atexit_sleep_ms=0") // a -race binary sleeps 1 s at exit by default
+		"GORACE=atexit_sleep_ms=0")...) // a -race binary sleeps 1 s at exit by default
 	n.secret = secret
 	addr := strings.TrimPrefix(n.url, "http://")
 	body := `{"type":"text","text":"` + strings.Repeat("x", 100) + `"}`

@@ -19,8 +19,8 @@ import (
 func TestSSEOutlivesReadTimeout(t *testing.T) {
 	t.Parallel()
 	secret := randomHex(t, 32)
-	cfg, err := config.Load(map[string]string{"PARLEY_REDIS_URL": testutil.RedisURL(t), "PARLEY_KEY_PREFIX": testutil.Prefix(t),
-		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t), "PARLEY_JWT_SECRET": secret, "PARLEY_METRICS_ADDR": ""})
+	cfg, err := config.Load(withRedis(t, map[string]string{"PARLEY_KEY_PREFIX": testutil.Prefix(t),
+		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t), "PARLEY_JWT_SECRET": secret, "PARLEY_METRICS_ADDR": ""}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,9 +95,29 @@ func NeedRealRedis(t testing.TB, why string) {
 	t.Skip("needs a real Redis (" + why + ") and no redis-server is on PATH; install it: apt-get install redis-server")
 }
 
-// Redis returns a client for RedisURL(t), closed when the test ends.
-func Redis(t testing.TB) *redis.Client {
+// Redis returns a client for the Redis this run tests against, closed
+// when the test ends: a ClusterClient when PARLEY_TEST_REDIS_CLUSTER_ADDRS
+// is set, a FailoverClient when PARLEY_TEST_REDIS_SENTINEL_ADDRS and
+// PARLEY_TEST_REDIS_SENTINEL_MASTER are (see Mode), else a client for
+// RedisURL(t). Tests that inspect keys use ScanKeys, DeleteKeys and
+// KeysPerPrimary, which work in every mode.
+func Redis(t testing.TB) redis.UniversalClient {
 	t.Helper()
+	switch Mode() {
+	case ModeCluster:
+		addrs := ClusterAddrs()
+		used.note("the Redis Cluster at " + strings.Join(addrs, ",") + " (" + ClusterAddrsEnv + ")")
+		return ClusterClient(t, addrs)
+	case ModeSentinel:
+		addrs, master := SentinelAddrs()
+		used.note("the Sentinel-managed primary " + master + " via " + strings.Join(addrs, ",") + " (" + SentinelAddrsEnv + ")")
+		rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: master, SentinelAddrs: addrs})
+		t.Cleanup(func() { _ = rdb.Close() })
+		if err := rdb.Ping(context.Background()).Err(); err != nil {
+			t.Fatalf("redis (sentinel %v, master %s) ping: %v", addrs, master, err)
+		}
+		return rdb
+	}
 	return client(t, RedisURL(t))
 }
 
