@@ -22,10 +22,7 @@ func waitListening(t *testing.T, n *node, domain string, u string, subs int64) {
 	channel := chat.Keys{Prefix: n.prefix}.EventLog(chat.Domain(domain), chat.UserID(u))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got, err := n.numSub(channel)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := n.numSub(t, channel)
 		if got[channel] >= subs {
 			return
 		}
