@@ -181,9 +181,9 @@ func TestFailoverSentinel(t *testing.T) {
 	addrs, master := testutil.StartSentinel(t)
 	env := map[string]string{"PARLEY_REDIS_SENTINEL_ADDRS": strings.Join(addrs, ","), "PARLEY_REDIS_SENTINEL_MASTER": master,
 		"PARLEY_KEY_PREFIX": testutil.Prefix(t), "PARLEY_DEFAULT_DOMAIN": testutil.Domain(t), "PARLEY_JWT_SECRET": randomHex(t, 32)}
-	plain := startModeServer(t, env)
+	plain := startServer(t, env)
 	env["PARLEY_REDIS_WAIT_REPLICAS"] = "1"
-	waiting := startModeServer(t, env)
+	waiting := startServer(t, env)
 	runFailover(t, [2]*node{waiting, plain}, func() {
 		testutil.KillRedis(t, testutil.SentinelPrimary(t, addrs, master))
 	})
@@ -194,9 +194,9 @@ func TestFailoverCluster(t *testing.T) {
 	addrs := testutil.StartCluster(t)
 	env := map[string]string{"PARLEY_REDIS_CLUSTER_ADDRS": strings.Join(addrs, ","),
 		"PARLEY_KEY_PREFIX": testutil.Prefix(t), "PARLEY_DEFAULT_DOMAIN": testutil.Domain(t), "PARLEY_JWT_SECRET": randomHex(t, 32)}
-	plain := startModeServer(t, env)
+	plain := startServer(t, env)
 	env["PARLEY_REDIS_WAIT_REPLICAS"] = "1"
-	waiting := startModeServer(t, env)
+	waiting := startServer(t, env)
 	conv, err := chat.NewConversation(chat.Domain(plain.domain), "1", "2")
 	if err != nil {
 		t.Fatal(err)

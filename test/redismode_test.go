@@ -3,9 +3,6 @@ package test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,65 +10,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"parley/config"
 	"parley/internal/testutil"
-	"parley/server"
 )
-
-// startModeServer is startServer for the Redis modes without a URL
-// (cluster, Sentinel): env names the mode; the node has no raw client
-// (rdb is nil).
-func startModeServer(t *testing.T, env map[string]string) *node {
-	t.Helper()
-	vars := map[string]string{
-		"PARLEY_KEY_PREFIX":     testutil.Prefix(t),
-		"PARLEY_DEFAULT_DOMAIN": testutil.Domain(t),
-		"PARLEY_JWT_SECRET":     randomHex(t, 32),
-		"PARLEY_LOG_LEVEL":      "error",
-		"PARLEY_SEND_RATE":      "0",
-		"PARLEY_WRITE_RATE":     "0",
-	}
-	for k, v := range env {
-		vars[k] = v
-	}
-	cfg, err := config.Load(vars)
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
-	}
-	rdb, err := server.OpenRedis(cfg)
-	if err != nil {
-		t.Fatalf("OpenRedis: %v", err)
-	}
-	srv, err := server.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), rdb)
-	if err != nil {
-		_ = rdb.Close()
-		t.Fatalf("server.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	hc := &http.Client{Timeout: 10 * time.Second}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
-		srv.Close()
-		_ = rdb.Close()
-		hc.CloseIdleConnections()
-	})
-	return &node{url: "http://" + ln.Addr().String(), secret: cfg.JWTSecret, cfg: cfg,
-		prefix: cfg.KeyPrefix, domain: cfg.DefaultDomain, hc: hc, srv: srv}
-}
 
 // A node configured with PARLEY_REDIS_CLUSTER_ADDRS runs on a real Redis
 // Cluster: sharded pub/sub, a send served end to end, /readyz 200; and
 // 503 naming the node when a primary sees a slot uncovered.
 func TestClusterModeServes(t *testing.T) {
 	addrs := testutil.StartCluster(t)
-	n := startModeServer(t, map[string]string{"PARLEY_REDIS_CLUSTER_ADDRS": strings.Join(addrs[:2], ",")})
+	n := startServer(t, map[string]string{"PARLEY_REDIS_CLUSTER_ADDRS": strings.Join(addrs[:2], ",")})
 	if !n.srv.ShardedPubSub() {
 		t.Error("ShardedPubSub() = false on a Redis Cluster")
 	}
@@ -148,7 +95,7 @@ func TestClusterModeServes(t *testing.T) {
 // events use sharded pub/sub too.
 func TestSentinelModeServes(t *testing.T) {
 	addrs, master := testutil.StartSentinel(t)
-	n := startModeServer(t, map[string]string{"PARLEY_REDIS_SENTINEL_ADDRS": strings.Join(addrs, ","),
+	n := startServer(t, map[string]string{"PARLEY_REDIS_SENTINEL_ADDRS": strings.Join(addrs, ","),
 		"PARLEY_REDIS_SENTINEL_MASTER": master})
 	if !n.srv.ShardedPubSub() {
 		t.Error("ShardedPubSub() = false on a Redis 7 primary")
