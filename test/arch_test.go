@@ -102,7 +102,7 @@ func TestArchitecture(t *testing.T) {
 		banned []string
 		why    string
 	}{
-		{[]string{"parley/chat", "parley/inbox", "parley/presence", "parley/realtime"},
+		{[]string{"parley/chat", "parley/inbox", "parley/presence", "parley/realtime", "parley/webhook"},
 			[]string{"github.com/gin-gonic/gin", "github.com/zishang520", "parley/server", "parley/config", "parley/auth", "parley/userapi"},
 			"the domain knows no transport, configuration or adapter"},
 		{[]string{"parley/auth", "parley/config", "parley/userapi", "parley/api"}, []string{module}, "leaf packages import no module package"},
