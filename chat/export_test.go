@@ -10,6 +10,7 @@ func (s *Store) OneScript() *Store {
 	l.SingleNode = true
 	c := NewStore(s.rdb, s.keys, l, s.now)
 	c.newID = s.newID
+	c.notifier = s.notifier
 	return c
 }
 

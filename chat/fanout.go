@@ -186,7 +186,7 @@ func applyReply(op string, c *scriptCall) (applied, error) {
 }
 
 // fanOut runs every participant step of op n of conv (raw: its JSON),
-// then marks it done and takes the write's entry (member, "" for none)
+// then tells the notifier (if any) and marks it done and takes the write's entry (member, "" for none)
 // off the pending index. It returns each participant's answer (with
 // their horizon and unread count when state is set).
 func (s *Store) fanOut(ctx context.Context, op string, conv Conversation, n int64, raw, member string, state bool) (map[UserID]applied, error) {
@@ -219,7 +219,7 @@ func (s *Store) fanOut(ctx context.Context, op string, conv Conversation, n int6
 			}
 		}
 	}
-	if err := s.done(ctx, op, conv, n, member); err != nil {
+	if err := s.finish(ctx, op, conv, n, raw, member, out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -13,6 +13,7 @@
 -- window)  ARGV[9..13] B's guard step's  ARGV[14..20] A's guard step's
 -- ARGV[21] the conversation's key  ARGV[22] event log length
 -- ARGV[23] event log age ms  ARGV[24] index score  ARGV[25] index member
+-- ARGV[26] '1' to stop before done (a notifier hears of the op first)
 -- Returns {stage, reply, A's guard reply, conversation step reply}: stage
 -- where it stopped (steps.go: 0 retry, 1 B's guard, 2 A's guard, 3 index,
 -- 4 conversation, 5 participants, 6 done, 7 all done) and that step's
@@ -59,6 +60,7 @@ for _, p in ipairs({{20, ARGV[5]}, {11, ARGV[6]}}) do
     {ARGV[21], int(cv[3]), cv[4], p[2], '', ARGV[22], ARGV[23], ''})
   if not ok or r[1] ~= 'ok' then return pending(5) end
 end
+if ARGV[26] == '1' then return pending(6) end
 -- Done: op n is applied everywhere, and every earlier op (no step
 -- answered a gap) that is still pending, its writer gone before done.
 if redis.call('ZCARD', KEYS[7]) > 0 and not pcall(done_step, {KEYS[6], KEYS[7]}, {int(cv[3])}) then

@@ -73,9 +73,15 @@ type fusedSend struct {
 func (s *Store) sendFused(ctx context.Context, c Conversation, guardB, guardA, conv *scriptCall, score int64, member string) (fusedSend, error) {
 	keys := make([]string, 0, len(conv.keys)+len(guardB.keys)+len(guardA.keys)+1)
 	keys = append(append(append(append(keys, conv.keys...), guardB.keys...), guardA.keys...), s.keys.FanoutIndex(fanoutShard(c)))
-	args := make([]any, 0, len(conv.args)+len(guardB.args)+len(guardA.args)+5)
+	args := make([]any, 0, len(conv.args)+len(guardB.args)+len(guardA.args)+6)
 	args = append(append(append(args, conv.args...), guardB.args...), guardA.args...)
-	args = append(args, c.Key(), s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds(), score, member)
+	// With a notifier the script stops before done (stage 6): Go tells
+	// the notifier, then marks the op done (finish).
+	notify := ""
+	if s.notifier != nil {
+		notify = "1"
+	}
+	args = append(args, c.Key(), s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds(), score, member, notify)
 	call := &scriptCall{script: s.fusedSend, keys: keys, args: args}
 	s.runCalls(ctx, call)
 	res, err := call.cmd.Slice()

@@ -53,6 +53,8 @@ type Store struct {
 	now    func() time.Time
 	newID  func() (string, error)
 	hook   stepHook
+	// notifier hears of every op before it is marked done (SetNotifier).
+	notifier Notifier
 
 	send, replace, del, page, read, apply, guard, doneScript, unlease, refundScript *redis.Script
 	// fusedSend runs a whole send as one script (Limits.SingleNode).
@@ -233,7 +235,7 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 	switch f.stage {
 	case stageFinished:
 	case stageDone:
-		if err := s.done(ctx, op, conv, n, member); err != nil {
+		if err := s.finish(ctx, op, conv, n, raw, member, nil); err != nil {
 			return Message{}, conv, err
 		}
 	default:
