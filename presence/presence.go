@@ -357,6 +357,26 @@ func (t *Tracker) Close(ctx context.Context) error {
 	return chat.StoreError("presence.Close", t.rdb.ZRem(ctx, t.nodes(), id).Err())
 }
 
+// Online reports, in order, whether each of ids in d has a live device
+// (a socket or an event stream) on any node, blocks unseen: what the
+// webhooks ask before telling the platform that a user is offline.
+func (t *Tracker) Online(ctx context.Context, d chat.Domain, ids []chat.UserID) ([]bool, error) {
+	now := fmt.Sprintf("(%d", ms(t.now()))
+	p := t.rdb.Pipeline()
+	live := make([]*redis.IntCmd, len(ids))
+	for i, u := range ids {
+		live[i] = p.ZCount(ctx, t.userNodes(d, u), now, "+inf")
+	}
+	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, chat.StoreError("presence.Online", err)
+	}
+	out := make([]bool, len(ids))
+	for i := range ids {
+		out[i] = live[i].Val() > 0
+	}
+	return out, nil
+}
+
 // Lookup returns the presence of ids in d as viewer sees it, in order. A
 // block hides presence both ways, as it hides presence events: a user
 // whom viewer blocked, or who blocked viewer, is reported offline with no

@@ -218,6 +218,9 @@ func TestDevicesAcrossNodes(t *testing.T) {
 		if st.Online != s.wantOnline {
 			t.Errorf("%s: online = %v, want %v", s.name, st.Online, s.wantOnline)
 		}
+		if on, err := nodes["B"].Online(ctx, w.domain, []chat.UserID{s.user, "never-seen"}); err != nil || len(on) != 2 || on[0] != s.wantOnline || on[1] {
+			t.Errorf("%s: Online = %v, %v; want [%v false]", s.name, on, err, s.wantOnline)
+		}
 		if len(s.wantEvents) > 0 && st.At <= before {
 			t.Errorf("%s: at = %d, want the transition time (after %d)", s.name, st.At, before)
 		}
