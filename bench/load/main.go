@@ -26,6 +26,9 @@ type opts struct {
 	redisURL string
 
 	p1Conns, p1Users, p1Rounds int
+	// p1cReplica gives P1c's single redis-server a replica, as the
+	// cluster's primaries have (and a Sentinel deployment would).
+	p1cReplica bool
 	p1Dur                      time.Duration
 
 	p2Clients, p2BaseClients, p2Rate int
@@ -58,6 +61,7 @@ func main() {
 	fs.IntVar(&o.p1Conns, "p1-conns", 50, "P1: concurrent connections")
 	fs.IntVar(&o.p1Users, "p1-users", 1000, "P1: distinct users")
 	fs.IntVar(&o.p1Rounds, "p1-rounds", 4, "P1: alternating rounds the duration is split into")
+	fs.BoolVar(&o.p1cReplica, "p1c-single-replica", false, "P1c: give the single redis-server a replica, as each cluster primary has one")
 	fs.DurationVar(&o.p1Dur, "p1-dur", 20*time.Second, "P1: duration of each of the two runs (Parley, baseline)")
 	fs.IntVar(&o.p2Clients, "p2-clients", 10000, "P2/P2x: connected websocket clients")
 	fs.IntVar(&o.p2BaseClients, "p2-base-clients", 10, "P2: clients of the baseline run (0 = no baseline run)")

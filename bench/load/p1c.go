@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -230,6 +231,23 @@ func runP1c(ctx context.Context, o opts, r *report) error {
 	return nil
 }
 
+// waitReplicaLinked waits until the primary at addr has a replica online.
+func waitReplicaLinked(ctx context.Context, addr string, within time.Duration) error {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	deadline := time.Now().Add(within)
+	for {
+		info, err := c.Info(ctx, "replication").Result()
+		if err == nil && strings.Contains(info, "state=online") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no replica of %s online after %v (INFO replication: %q, %v)", addr, within, info, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func absDiff(a, b int64) int64 {
 	if a > b {
 		return a - b
@@ -253,6 +271,19 @@ func p1c(ctx context.Context, o opts) (single, cluster *backend, err error) {
 	}
 	defer cl.stop()
 	single = &backend{name: "single", primaries: []string{sp.addr}}
+	if o.p1cReplica {
+		_, port, _ := net.SplitHostPort(sp.addr)
+		rp, err := startRedisProc(ctx, "--replicaof", "127.0.0.1", port)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer rp.stop()
+		if err := waitReplicaLinked(ctx, sp.addr, 10*time.Second); err != nil {
+			return nil, nil, err
+		}
+		single.name, single.replicas = "single+replica", []string{rp.addr}
+		logf("P1c: the single redis-server %s has a replica at %s", sp.addr, rp.addr)
+	}
 	cluster = &backend{name: "cluster", primaries: cl.primaries}
 	for _, a := range cl.addrs() {
 		if !strings.Contains(strings.Join(cl.primaries, " "), a) {
