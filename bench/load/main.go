@@ -29,7 +29,7 @@ type opts struct {
 	// p1cReplica gives P1c's single redis-server a replica, as the
 	// cluster's primaries have (and a Sentinel deployment would).
 	p1cReplica bool
-	p1Dur                      time.Duration
+	p1Dur      time.Duration
 
 	p2Clients, p2BaseClients, p2Rate int
 	p2Dur                            time.Duration
