@@ -25,6 +25,7 @@ const (
 	Unavailable             // a dependency (Redis) is down; retry later
 	RateLimited             // too many requests; retry after Error.RetryAfter
 	Canceled                // the caller went away before the answer; nobody to tell
+	Rejected                // the moderation hook refused the message; Msg is its reason
 )
 
 // Error is the domain error: Msg is safe to show to users, Err is the cause

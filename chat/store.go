@@ -55,6 +55,9 @@ type Store struct {
 	hook   stepHook
 	// notifier hears of every op before it is marked done (SetNotifier).
 	notifier Notifier
+	// screener, when set (WithScreener), is asked about every new message
+	// and text edit before anything is written.
+	screener Screener
 
 	send, replace, del, page, read, apply, guard, doneScript, unlease, refundScript *redis.Script
 	// fusedSend runs a whole send as one script (Limits.SingleNode).
@@ -72,10 +75,10 @@ func scriptHeader(k Keys) string {
 }
 
 // NewStore returns a Store on rdb. now is the clock for message times.
-func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() time.Time) *Store {
+func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() time.Time, opts ...StoreOption) *Store {
 	pre := scriptHeader(keys) + eventsLua + guardLua
 	conv := pre + fanoutLua
-	return &Store{
+	s := &Store{
 		rdb: rdb, keys: keys, limits: limits.withDefaults(), now: now,
 		newID: func() (string, error) {
 			id, err := uuid.NewV7()
@@ -93,6 +96,10 @@ func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() ti
 		unlease:      redis.NewScript(unleaseLua),
 		refundScript: redis.NewScript(guardRefundLua),
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Keys returns the keyspace the store writes.
@@ -117,7 +124,10 @@ const MaxClientID = 64
 // applied. It is refused when either user blocked the other (Forbidden)
 // or the sender's send budget is spent (RateLimited), and recognises a
 // retry (see SendRequest.ClientID), which also completes the first send's
-// steps if its node died between them. Errors: Invalid for bad content or
+// steps if its node died between them. With a Screener (WithScreener) the
+// content is screened first (a retry is not): it may be refused (Rejected)
+// or its text replaced, and a failed screener refuses it (Unavailable,
+// ErrModerationUnavailable). Errors: Invalid for bad content or
 // a message to oneself, Unavailable when Redis is down (then nothing was
 // written, or the message was stored and its fan-out is completed by the
 // repair loop or a retry).
@@ -136,7 +146,25 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		if err := validateClientID(op, r.ClientID); err != nil {
 			return Message{}, conv, err
 		}
-		fp = fingerprint(r.To, c)
+		fp = fingerprint(r.To, c) // of the content sent, so a retry matches whatever the screener made of it
+	}
+	if s.screener != nil {
+		// A retry of a stored send is answered from its record (below),
+		// never screened again: the platform saw it the first time.
+		if fp != "" {
+			rec, err := s.rdb.Get(ctx, s.keys.ConvClientID(conv, r.From, r.ClientID)).Result()
+			switch {
+			case err == nil:
+				return s.replay(ctx, op, conv, rec, fp)
+			case err != redis.Nil:
+				return Message{}, conv, StoreError(op, err)
+			}
+		}
+		// Before any write: a rejection stores, sends and spends nothing.
+		if c, err = s.screen(ctx, op, Screening{Event: ScreenNew, Domain: r.Domain, From: r.From, To: r.To,
+			Conversation: conv.Key(), Content: c, ClientID: r.ClientID}); err != nil {
+			return Message{}, conv, err
+		}
 	}
 	id, err := s.newID()
 	if err != nil {
@@ -344,7 +372,9 @@ type EditRequest struct {
 // this conversation), Forbidden (editing another's text, marking one's own
 // message seen, or either user blocked the other), RateLimited (the
 // caller's write budget is spent), Conflict (the message kept changing
-// underneath).
+// underneath). A new text goes through the Screener, if any, after those
+// checks and before the write, as in Send: Rejected, or Unavailable
+// (ErrModerationUnavailable) when the screener failed closed.
 func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation, error) {
 	const op = "chat.Edit"
 	conv, err := NewConversation(r.Domain, r.Caller, r.Peer)
@@ -360,6 +390,7 @@ func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation,
 		}
 	}
 	var out Message
+	var screened *string // the text to store once the screener answered (asked once, not per retry)
 	err = s.casMessage(ctx, op, conv, r.MessageID, func(m Message) (Message, error) {
 		if r.Text != nil {
 			if m.Author != r.Caller {
@@ -368,15 +399,29 @@ func (s *Store) Edit(ctx context.Context, r EditRequest) (Message, Conversation,
 			if m.Type != TypeText {
 				return m, E(op, Invalid, "only text messages can be edited", nil)
 			}
-			m.Text, m.Edited = *r.Text, s.now().UnixMilli()
 		}
-		if r.Seen {
-			if m.Author == r.Caller {
-				return m, E(op, Forbidden, "only the recipient can mark a message seen", nil)
+		if r.Seen && m.Author == r.Caller {
+			return m, E(op, Forbidden, "only the recipient can mark a message seen", nil)
+		}
+		if r.Text != nil {
+			// Screened after the checks (a refused edit asks nobody) and
+			// before the write script.
+			if s.screener != nil && screened == nil {
+				c, err := s.screen(ctx, op, Screening{Event: ScreenEdit, Domain: r.Domain, From: r.Caller, To: r.Peer,
+					Conversation: conv.Key(), MessageID: r.MessageID, Content: Content{Type: TypeText, Text: *r.Text}})
+				if err != nil {
+					return m, err
+				}
+				screened = &c.Text
 			}
-			if m.Seen == 0 {
-				m.Seen = s.now().UnixMilli()
+			text := *r.Text
+			if screened != nil {
+				text = *screened
 			}
+			m.Text, m.Edited = text, s.now().UnixMilli()
+		}
+		if r.Seen && m.Seen == 0 {
+			m.Seen = s.now().UnixMilli()
 		}
 		out = m
 		return m, nil
