@@ -90,6 +90,12 @@ type Config struct {
 	ConnQueueMax     int           `env:"CONN_QUEUE_MAX" envDefault:"1000" desc:"packets one socket may have queued and not yet written to the network; delivery waits while it is full (10-1000000)"`
 	ConnQueueBytes   int64         `env:"CONN_QUEUE_BYTES" envDefault:"1048576" desc:"bytes one socket may have queued and not yet written to the network; delivery waits while it is full (65536-1073741824)"`
 	ConnWriteTimeout time.Duration `env:"CONN_WRITE_TIMEOUT" envDefault:"10s" desc:"a socket whose queue stays full, or an SSE stream whose write blocks, this long is closed as a slow consumer; it reconnects with its last event id and loses nothing (100ms-5m)"`
+
+	// Platform hooks (README, Webhooks and moderation hooks).
+	WebhookSecret     string        `env:"WEBHOOK_SECRET" envDefault:"" desc:"HMAC-SHA256 secret every request to the platform is signed with (X-Parley-Signature; at least 16 bytes); required with PARLEY_HOOK_BEFORE_SEND_URL"`
+	HookBeforeSendURL string        `env:"HOOK_BEFORE_SEND_URL" envDefault:"" desc:"http(s) URL Parley POSTs every new message and text edit to before storing it; the platform answers allow, reject or replace; empty = no before-send hook"`
+	HookTimeout       time.Duration `env:"HOOK_TIMEOUT" envDefault:"1s" desc:"how long Parley waits for the before-send hook's answer (10ms-30s)"`
+	HookFailOpen      bool          `env:"HOOK_FAIL_OPEN" envDefault:"true" desc:"what a failed before-send hook (timeout, error, non-2xx, unusable answer) means: true = store the message as sent, false = refuse it with 503 MODERATION_UNAVAILABLE"`
 }
 
 // Load reads the configuration from environ, or from the process

@@ -58,6 +58,8 @@ func TestLoadDefaults(t *testing.T) {
 		ConnQueueBytes:        1 << 20,
 		ConnWriteTimeout:      10 * time.Second,
 		RedisWaitTimeout:      500 * time.Millisecond,
+		HookTimeout:           time.Second,
+		HookFailOpen:          true,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -410,6 +412,11 @@ func TestVariables(t *testing.T) {
 		"PARLEY_CONN_QUEUE_MAX":           "1000",
 		"PARLEY_CONN_QUEUE_BYTES":         "1048576",
 		"PARLEY_CONN_WRITE_TIMEOUT":       "10s",
+
+		"PARLEY_WEBHOOK_SECRET":       "",
+		"PARLEY_HOOK_BEFORE_SEND_URL": "",
+		"PARLEY_HOOK_TIMEOUT":         "1s",
+		"PARLEY_HOOK_FAIL_OPEN":       "true",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]

@@ -203,6 +203,22 @@ func (c Config) validate() error {
 		bad("CLIENT_ID_WINDOW", "must be between 1s and 168h, got %s", c.ClientIDWindow)
 	}
 
+	// Platform hooks.
+	if c.HookBeforeSendURL != "" {
+		if err := checkHookURL(c.HookBeforeSendURL); err != nil {
+			bad("HOOK_BEFORE_SEND_URL", "%v", err)
+		}
+		if c.WebhookSecret == "" {
+			bad("WEBHOOK_SECRET", "is required with %sHOOK_BEFORE_SEND_URL: every hook request is signed with it", Prefix)
+		}
+	}
+	if c.WebhookSecret != "" && len(c.WebhookSecret) < minSecretBytes {
+		bad("WEBHOOK_SECRET", "must be at least %d bytes, got %d", minSecretBytes, len(c.WebhookSecret))
+	}
+	if c.HookTimeout < 10*time.Millisecond || c.HookTimeout > 30*time.Second {
+		bad("HOOK_TIMEOUT", "must be between 10ms and 30s, got %s", c.HookTimeout)
+	}
+
 	// Logging.
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		bad("LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
@@ -244,4 +260,19 @@ func checkUserAPIURL(raw string) error {
 
 func isControl(r rune) bool {
 	return r < 0x20 || r == 0x7f
+}
+
+// checkHookURL requires an absolute http(s) URL with a host.
+func checkHookURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return errors.New("must include a host")
+	}
+	return nil
 }
