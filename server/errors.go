@@ -122,6 +122,8 @@ func classify(err error) apiError {
 		return seed(http.StatusNotFound, "NOT_FOUND", nameRouteNotFound, "route not found")
 	case errors.Is(err, errMethod):
 		return e(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed")
+	case errors.Is(err, chat.ErrModerationUnavailable):
+		return e(http.StatusServiceUnavailable, "MODERATION_UNAVAILABLE", chat.MessageOf(err))
 	}
 	msg := chat.MessageOf(err)
 	switch chat.KindOf(err) {
@@ -139,6 +141,8 @@ func classify(err error) apiError {
 		return e(http.StatusTooManyRequests, "TOO_MANY_REQUESTS", msg)
 	case chat.Canceled:
 		return e(statusClientClosed, "CLIENT_CLOSED_REQUEST", msg)
+	case chat.Rejected:
+		return e(http.StatusForbidden, "MESSAGE_REJECTED", msg)
 	default:
 		return e(http.StatusInternalServerError, "INTERNAL_ERROR", "internal error")
 	}

@@ -20,6 +20,7 @@ import (
 	"parley/chat"
 	delivery "parley/realtime"
 	"parley/userapi"
+	"parley/webhook"
 )
 
 // userStats is the slice of userapi.Client the metrics read.
@@ -50,6 +51,8 @@ type metrics struct {
 	logReadsPending prometheus.Gauge
 	// closedSlow counts connections closed as slow consumers, by transport.
 	closedSlow *prometheus.CounterVec
+	// hookResults counts the before-send hook's screenings by result.
+	hookResults *prometheus.CounterVec
 }
 
 // unmatchedRoute labels requests no route matched (404s and 405s), so raw
@@ -107,6 +110,10 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 			Name: "parley_connections_closed_slow_total",
 			Help: "Connections closed as slow consumers, by transport: socketio (its queue of unwritten packets stayed at PARLEY_CONN_QUEUE_MAX or PARLEY_CONN_QUEUE_BYTES for PARLEY_CONN_WRITE_TIMEOUT) or sse (a write blocked that long).",
 		}, []string{"transport"}),
+		hookResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_hook_before_send_total",
+			Help: "Messages and text edits screened by the before-send hook (PARLEY_HOOK_BEFORE_SEND_URL), by result: allow, reject, replace (the platform's answer), failed_open (the hook failed and the message was stored as sent) or failed_closed (it failed and the message was refused, 503 MODERATION_UNAVAILABLE).",
+		}, []string{"result"}),
 	}
 	// Export the known label values at 0, so dashboards and alerts see the
 	// series before the first event or failure.
@@ -117,13 +124,16 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 	for _, tr := range []string{transportSocketIO, transportSSE} {
 		m.closedSlow.WithLabelValues(tr)
 	}
+	for _, r := range webhook.Results() {
+		m.hookResults.WithLabelValues(string(r))
+	}
 	stat := func(name, help string, v func(userapi.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(v(users.Stats())) })
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited, m.sseStreams,
-		m.logReadRetries, m.logReadsPending, m.resubscribed, m.closedSlow,
+		m.logReadRetries, m.logReadsPending, m.resubscribed, m.closedSlow, m.hookResults,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_fanout_repaired_ops_total",
 			Help: "Ops of writes left half-done between their per-slot steps (a node died or lost Redis) whose fan-out this node's repair loop completed."},
 			func() float64 {
@@ -186,6 +196,9 @@ func methodLabel(method string) string {
 
 // eventEmitted counts one emitted Socket.IO event.
 func (m *metrics) eventEmitted(event string) { m.events.WithLabelValues(event).Inc() }
+
+// hookScreened counts one screening of the before-send hook.
+func (m *metrics) hookScreened(r webhook.Result) { m.hookResults.WithLabelValues(string(r)).Inc() }
 
 // Transport labels of parley_connections_closed_slow_total.
 const (

@@ -17,6 +17,7 @@ import (
 	"parley/presence"
 	delivery "parley/realtime"
 	"parley/userapi"
+	"parley/webhook"
 )
 
 // hub is the delivery engine the Socket.IO and SSE transports feed from.
@@ -84,11 +85,18 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		pollingMaxPackets: cfg.PollingMaxPackets,
 		queue:             sendQueueLimits{packets: cfg.ConnQueueMax, bytes: cfg.ConnQueueBytes, timeout: cfg.ConnWriteTimeout},
 		closedSlow:        m.slowClosed(transportSocketIO)}
+	// The before-send hook, when configured, screens every new message and
+	// text edit inside the store, so no transport can bypass it.
+	var storeOpts []chat.StoreOption
+	if cfg.HookBeforeSendURL != "" {
+		storeOpts = append(storeOpts, chat.WithScreener(webhook.NewHook(cfg.HookBeforeSendURL, []byte(cfg.WebhookSecret),
+			cfg.HookTimeout, cfg.HookFailOpen, nil, webhook.WithLogger(log), webhook.WithObserver(m.hookScreened))))
+	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
 		ClientIDWindow: cfg.ClientIDWindow, WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout,
-		SingleNode: chat.SingleNode(rdb)}, time.Now)
+		SingleNode: chat.SingleNode(rdb)}, time.Now, storeOpts...)
 	events := delivery.New(rdb, keys, chats, delivery.Options{Log: log, Metrics: m.hubMetrics()})
 	// Presence: this node's devices, kept in Redis and heartbeated, so
 	// every node agrees and a dead node's users go offline after expiry.
