@@ -91,6 +91,8 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	if cfg.HookBeforeSendURL != "" {
 		storeOpts = append(storeOpts, chat.WithScreener(webhook.NewHook(cfg.HookBeforeSendURL, []byte(cfg.WebhookSecret),
 			cfg.HookTimeout, cfg.HookFailOpen, nil, webhook.WithLogger(log), webhook.WithObserver(m.hookScreened))))
+		log.Info("before-send hook on: every new message and text edit is screened", "timeout", cfg.HookTimeout,
+			"fail_open", cfg.HookFailOpen)
 	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,

@@ -99,7 +99,12 @@ func NewHook(url string, secret []byte, timeout time.Duration, failOpen bool, cl
 		timeout = DefaultHookTimeout
 	}
 	if client == nil {
-		client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		// Every send waits on this one host: keep enough connections to it
+		// open (the default transport keeps 2).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 100
+		client = &http.Client{Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	h := &Hook{url: url, secret: secret, timeout: timeout, failOpen: failOpen, client: client,
 		log: slog.New(slog.DiscardHandler), observe: func(Result) {}, now: time.Now}
