@@ -76,12 +76,9 @@ func (s Screening) CheckReplacement(text string) error {
 	return validateText(op, text, Limits{MaxText: s.MaxText})
 }
 
-// StoreOption configures a Store beyond its limits (NewStore).
-type StoreOption func(*Store)
-
-// WithScreener makes Send and Edit ask sc about every new message and text
-// edit (nil: nobody is asked).
-func WithScreener(sc Screener) StoreOption { return func(s *Store) { s.screener = sc } }
+// SetScreener makes Send and Edit ask sc about every new message and text
+// edit (nil: nobody is asked); call it before s is used.
+func (s *Store) SetScreener(sc Screener) { s.screener = sc }
 
 // screen asks the screener about in and returns the content to store: in's
 // own, or its replacement. A rejection is Rejected; a failed screener or an

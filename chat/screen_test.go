@@ -34,7 +34,7 @@ func (f *fakeScreener) count() int {
 func screenedFixture(t *testing.T, sc chat.Screener) fixture {
 	t.Helper()
 	f := newFixture(t)
-	f.store = chat.NewStore(f.rdb, f.keys, chat.Limits{MaxText: 100}, f.clock.Now, chat.WithScreener(sc))
+	f.store.SetScreener(sc)
 	return f
 }
 

@@ -55,7 +55,7 @@ type Store struct {
 	hook   stepHook
 	// notifier hears of every op before it is marked done (SetNotifier).
 	notifier Notifier
-	// screener, when set (WithScreener), is asked about every new message
+	// screener, when set (SetScreener), is asked about every new message
 	// and text edit before anything is written.
 	screener Screener
 
@@ -75,10 +75,10 @@ func scriptHeader(k Keys) string {
 }
 
 // NewStore returns a Store on rdb. now is the clock for message times.
-func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() time.Time, opts ...StoreOption) *Store {
+func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() time.Time) *Store {
 	pre := scriptHeader(keys) + eventsLua + guardLua
 	conv := pre + fanoutLua
-	s := &Store{
+	return &Store{
 		rdb: rdb, keys: keys, limits: limits.withDefaults(), now: now,
 		newID: func() (string, error) {
 			id, err := uuid.NewV7()
@@ -96,10 +96,6 @@ func NewStore(rdb redis.UniversalClient, keys Keys, limits Limits, now func() ti
 		unlease:      redis.NewScript(unleaseLua),
 		refundScript: redis.NewScript(guardRefundLua),
 	}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
 }
 
 // Keys returns the keyspace the store writes.
@@ -124,7 +120,7 @@ const MaxClientID = 64
 // applied. It is refused when either user blocked the other (Forbidden)
 // or the sender's send budget is spent (RateLimited), and recognises a
 // retry (see SendRequest.ClientID), which also completes the first send's
-// steps if its node died between them. With a Screener (WithScreener) the
+// steps if its node died between them. With a Screener (SetScreener) the
 // content is screened first (a retry is not): it may be refused (Rejected)
 // or its text replaced, and a failed screener refuses it (Unavailable,
 // ErrModerationUnavailable). Errors: Invalid for bad content or

@@ -85,20 +85,19 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		pollingMaxPackets: cfg.PollingMaxPackets,
 		queue:             sendQueueLimits{packets: cfg.ConnQueueMax, bytes: cfg.ConnQueueBytes, timeout: cfg.ConnWriteTimeout},
 		closedSlow:        m.slowClosed(transportSocketIO)}
-	// The before-send hook, when configured, screens every new message and
-	// text edit inside the store, so no transport can bypass it.
-	var storeOpts []chat.StoreOption
-	if cfg.HookBeforeSendURL != "" {
-		storeOpts = append(storeOpts, chat.WithScreener(webhook.NewHook(cfg.HookBeforeSendURL, []byte(cfg.WebhookSecret),
-			cfg.HookTimeout, cfg.HookFailOpen, nil, webhook.WithLogger(log), webhook.WithObserver(m.hookScreened))))
-		log.Info("before-send hook on: every new message and text edit is screened", "timeout", cfg.HookTimeout,
-			"fail_open", cfg.HookFailOpen)
-	}
 	chats := chat.NewStore(rdb, keys, chat.Limits{MaxText: cfg.MaxText,
 		EventLogMax: int64(cfg.EventLogMax), EventLogAge: cfg.EventLogAge,
 		SendRate: cfg.SendRate, SendBurst: cfg.SendBurst, WriteRate: cfg.WriteRate, WriteBurst: cfg.WriteBurst,
 		ClientIDWindow: cfg.ClientIDWindow, WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout,
-		SingleNode: chat.SingleNode(rdb)}, time.Now, storeOpts...)
+		SingleNode: chat.SingleNode(rdb)}, time.Now)
+	// The before-send hook, when configured, screens every new message and
+	// text edit inside the store, so no transport can bypass it.
+	if cfg.HookBeforeSendURL != "" {
+		chats.SetScreener(webhook.NewHook(cfg.HookBeforeSendURL, []byte(cfg.WebhookSecret), cfg.HookTimeout,
+			cfg.HookFailOpen, nil, webhook.WithLogger(log), webhook.WithObserver(m.hookScreened)))
+		log.Info("before-send hook on: every new message and text edit is screened", "timeout", cfg.HookTimeout,
+			"fail_open", cfg.HookFailOpen)
+	}
 	events := delivery.New(rdb, keys, chats, delivery.Options{Log: log, Metrics: m.hubMetrics()})
 	// Presence: this node's devices, kept in Redis and heartbeated, so
 	// every node agrees and a dead node's users go offline after expiry.
