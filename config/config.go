@@ -90,6 +90,14 @@ type Config struct {
 	ConnQueueMax     int           `env:"CONN_QUEUE_MAX" envDefault:"1000" desc:"packets one socket may have queued and not yet written to the network; delivery waits while it is full (10-1000000)"`
 	ConnQueueBytes   int64         `env:"CONN_QUEUE_BYTES" envDefault:"1048576" desc:"bytes one socket may have queued and not yet written to the network; delivery waits while it is full (65536-1073741824)"`
 	ConnWriteTimeout time.Duration `env:"CONN_WRITE_TIMEOUT" envDefault:"10s" desc:"a socket whose queue stays full, or an SSE stream whose write blocks, this long is closed as a slow consumer; it reconnects with its last event id and loses nothing (100ms-5m)"`
+
+	// Event webhooks to the platform (package webhook).
+	WebhookURL         string        `env:"WEBHOOK_URL" envDefault:"" desc:"URL the event webhooks are POSTed to (http or https); empty = no event webhooks"`
+	WebhookSecret      string        `env:"WEBHOOK_SECRET" envDefault:"" desc:"HMAC secret that signs every webhook (X-Parley-Signature); required with PARLEY_WEBHOOK_URL (at least 16 bytes)"`
+	WebhookEvents      []string      `env:"WEBHOOK_EVENTS" envDefault:"message.new" desc:"comma-separated events sent: message.new, message.edit, message.delete, message.read"`
+	WebhookOfflineOnly bool          `env:"WEBHOOK_OFFLINE_ONLY" envDefault:"true" desc:"send a webhook only for recipients who are offline; false sends them all, with online set"`
+	WebhookMaxAge      time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"24h" desc:"how long a webhook is retried before it is dead-lettered; also how long its id is remembered against duplicates (1m-168h)"`
+	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"5s" desc:"timeout of one webhook request (100ms-1m)"`
 }
 
 // Load reads the configuration from environ, or from the process
@@ -177,6 +185,8 @@ func (c *Config) normalize() {
 	c.RedisClusterAddrs = trimList(c.RedisClusterAddrs)
 	c.RedisSentinelAddrs = trimList(c.RedisSentinelAddrs)
 	c.RedisSentinelMaster = strings.TrimSpace(c.RedisSentinelMaster)
+	c.WebhookEvents = trimList(c.WebhookEvents)
+	c.WebhookURL = strings.TrimSpace(c.WebhookURL)
 	if c.Domains == nil {
 		c.Domains = map[string]string{}
 	}

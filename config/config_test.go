@@ -58,6 +58,11 @@ func TestLoadDefaults(t *testing.T) {
 		ConnQueueBytes:        1 << 20,
 		ConnWriteTimeout:      10 * time.Second,
 		RedisWaitTimeout:      500 * time.Millisecond,
+
+		WebhookEvents:      []string{"message.new"},
+		WebhookOfflineOnly: true,
+		WebhookMaxAge:      24 * time.Hour,
+		WebhookTimeout:     5 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -410,6 +415,13 @@ func TestVariables(t *testing.T) {
 		"PARLEY_CONN_QUEUE_MAX":           "1000",
 		"PARLEY_CONN_QUEUE_BYTES":         "1048576",
 		"PARLEY_CONN_WRITE_TIMEOUT":       "10s",
+
+		"PARLEY_WEBHOOK_URL":          "",
+		"PARLEY_WEBHOOK_SECRET":       "",
+		"PARLEY_WEBHOOK_EVENTS":       "message.new",
+		"PARLEY_WEBHOOK_OFFLINE_ONLY": "true",
+		"PARLEY_WEBHOOK_MAX_AGE":      "24h",
+		"PARLEY_WEBHOOK_TIMEOUT":      "5s",
 	}
 	for name, want := range wantDefaults {
 		v, ok := byName[name]
