@@ -30,6 +30,8 @@ var (
 	promoteLua string
 	//go:embed replay.lua
 	replayLua string
+	//go:embed consumers.lua
+	consumersLua string
 )
 
 // Event types a Payload can have.
@@ -151,7 +153,7 @@ type Queue struct {
 	slots chan struct{} // one token per request in flight
 	wg    sync.WaitGroup
 
-	enqueue, retry, dead, promote, replay *redis.Script
+	enqueue, retry, dead, promote, replay, consumers *redis.Script
 }
 
 // New returns the queue of o.URL in rdb under keys.
@@ -168,6 +170,8 @@ func New(rdb redis.UniversalClient, keys chat.Keys, o Options) *Queue {
 		dead:    redis.NewScript(deadLua),
 		promote: redis.NewScript(promoteLua),
 		replay:  redis.NewScript(replayLua),
+
+		consumers: redis.NewScript(consumersLua),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -273,6 +274,32 @@ func TestEnqueueIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestDedupeWindow: an id is remembered for MaxAge and then forgotten,
+// which keeps the dedupe set bounded.
+func TestDedupeWindow(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	o := fast("http://127.0.0.1:1/unused") // nothing is delivered: Run is not started
+	o.Shards = 1
+	o.MaxAge = 200 * time.Millisecond
+	q := webhook.New(f.rdb, f.keys, o)
+	ctx := context.Background()
+	if err := q.Enqueue(ctx, payload(1), payload(2)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(o.MaxAge + 50*time.Millisecond)
+	if err := q.Enqueue(ctx, payload(1), payload(3)); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := f.rdb.ZRange(ctx, f.keys.WebhookIDs(0), 0, -1).Result()
+	if err != nil || !slices.Equal(ids, []string{"evt-1", "evt-3"}) && !slices.Equal(ids, []string{"evt-3", "evt-1"}) {
+		t.Errorf("dedupe ids = %v, %v; want evt-1 (queued again once its age passed) and evt-3", ids, err)
+	}
+	if s := q.Stats(); s.Queued != 4 {
+		t.Errorf("Stats.Queued = %d, want 4", s.Queued)
+	}
+}
+
 // queued returns the entries in every shard's queue stream and retry set.
 func queued(t *testing.T, f fixture, shards int) int64 {
 	t.Helper()
@@ -477,6 +504,16 @@ func TestReclaim(t *testing.T) {
 	if _, answers := rcv.delivered(); answers != n+len(hang) {
 		t.Errorf("%d 2xx answers, want one per webhook (%d)", answers, n+len(hang))
 	}
+	// The stopped consumers hold nothing now and are forgotten.
+	eventually(t, "only node b is left in every shard's group", func() bool {
+		for s := range o.Shards {
+			cs, err := f.rdb.XInfoConsumers(ctx, f.keys.WebhookQueue(s), "webhook").Result()
+			if err != nil || len(cs) != 1 || cs[0].Name != "b" {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func withNode(o webhook.Options, node string) webhook.Options {

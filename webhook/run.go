@@ -74,8 +74,18 @@ func (q *Queue) consume(ctx context.Context, s int) {
 			reclaimCursor = next
 			if next == "0-0" || next == "" {
 				reclaimCursor, lastReclaim = "0-0", now
+				q.forgetConsumers(ctx, s)
 			}
 			q.dispatch(ctx, s, msgs)
+		}
+		// Read no more than there are free request slots (waiting for one
+		// if none is), so what is read is sent soon, well before
+		// ReclaimIdle would let another node take it over.
+		select {
+		case q.slots <- struct{}{}:
+			<-q.slots
+		case <-ctx.Done():
+			return
 		}
 		block := q.o.Poll
 		if nextDue > 0 {
@@ -142,14 +152,31 @@ func (q *Queue) redisError(ctx context.Context, b *redisBackoff, what string, s 
 	sleep(ctx, b.next())
 }
 
+// forgetConsumers deletes shard s's consumers that hold nothing and have
+// been idle for 4 * ReclaimIdle (stopped nodes); an error is only logged.
+func (q *Queue) forgetConsumers(ctx context.Context, s int) {
+	n, err := q.consumers.Run(ctx, q.rdb, []string{q.keys.WebhookQueue(s)}, group, (4 * q.o.ReclaimIdle).Milliseconds()).Int64()
+	if err != nil && ctx.Err() == nil {
+		q.log.WarnContext(ctx, "webhook: cannot forget idle consumers", "shard", s, "err", err)
+	}
+	if n > 0 {
+		q.log.InfoContext(ctx, "webhook: forgot idle consumers", "shard", s, "consumers", n)
+	}
+}
+
 // dispatch hands each entry to a worker once a request slot is free. An
 // entry left when ctx ends stays pending in the queue, to be reclaimed.
 func (q *Queue) dispatch(ctx context.Context, s int, msgs []redis.XMessage) {
+	read := q.now()
 	for _, m := range msgs {
 		select {
 		case q.slots <- struct{}{}:
 		case <-ctx.Done():
 			return
+		}
+		if waited := q.now().Sub(read); waited > q.o.ReclaimIdle/4 && !q.stillOurs(ctx, s, m.ID, waited) {
+			<-q.slots
+			continue
 		}
 		q.wg.Add(1)
 		go func() {
@@ -157,6 +184,19 @@ func (q *Queue) dispatch(ctx context.Context, s int, msgs []redis.XMessage) {
 			q.handle(ctx, s, m)
 		}()
 	}
+}
+
+// stillOurs reports whether entry id, read waited ago, is still this
+// node's, and resets its idle time so no other node takes it over while
+// it is sent. Another node may have claimed it meanwhile, which it did
+// at least ReclaimIdle after the read, so the claim's idle time is well
+// under waited - ReclaimIdle/2 and XCLAIM with that minimum fails; then
+// it is that node's to send. On a Redis error the entry is sent anyway
+// (at least once).
+func (q *Queue) stillOurs(ctx context.Context, s int, id string, waited time.Duration) bool {
+	ids, err := q.rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: q.keys.WebhookQueue(s), Group: group,
+		Consumer: q.o.Node, MinIdle: max(0, waited-q.o.ReclaimIdle/2), Messages: []string{id}}).Result()
+	return err != nil || len(ids) == 1
 }
 
 // handle delivers one entry and settles it: acked on success, scheduled
