@@ -504,7 +504,12 @@ func TestReclaim(t *testing.T) {
 	if _, answers := rcv.delivered(); answers != n+len(hang) {
 		t.Errorf("%d 2xx answers, want one per webhook (%d)", answers, n+len(hang))
 	}
-	// The stopped consumers hold nothing now and are forgotten.
+	// The stopped consumers hold nothing now and are forgotten. (The
+	// embedded store reports no consumer idle times, so there they stay:
+	// it serves one process, whose consumers are few.)
+	if testutil.OnEmbedded() {
+		return
+	}
 	eventually(t, "only node b is left in every shard's group", func() bool {
 		for s := range o.Shards {
 			cs, err := f.rdb.XInfoConsumers(ctx, f.keys.WebhookQueue(s), "webhook").Result()
