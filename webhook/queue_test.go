@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -594,4 +595,48 @@ func TestCircuit(t *testing.T) {
 	if n := queued(t, f, o.Shards); n != 20 { // the queue streams hold pending entries too
 		t.Errorf("%d webhooks still queued, want all 20 (none lost, none dead)", n)
 	}
+}
+
+// TestRedisErrors: Redis starts refusing writes (out of memory) while
+// requests are out, so their success cannot be recorded; nothing is lost:
+// once Redis accepts writes again every webhook is delivered (those again:
+// at least once) and the queue empties.
+func TestRedisErrors(t *testing.T) {
+	t.Parallel()
+	testutil.NeedRedisServer(t) // changes the server's maxmemory: a private one
+	rdb := redis.NewClient(&redis.Options{Addr: testutil.StartRedis(t)})
+	t.Cleanup(func() { _ = rdb.Close() })
+	f := fixture{rdb: rdb, keys: chat.Keys{Prefix: testutil.Prefix(t)}}
+	ctx := context.Background()
+	refusing := make(chan struct{})
+	var once sync.Once
+	rcv := newReceiver(t, func(string, int) (int, http.Header) {
+		once.Do(func() {
+			if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+				t.Errorf("config set maxmemory: %v", err)
+			}
+			close(refusing)
+		})
+		return http.StatusOK, nil
+	})
+	var logs testutil.SyncBuffer
+	o := fast(rcv.srv.URL)
+	o.ReclaimIdle = 300 * time.Millisecond
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	q := webhook.New(f.rdb, f.keys, o)
+	const n = 20
+	if err := q.Enqueue(ctx, payloads(n)...); err != nil {
+		t.Fatal(err)
+	}
+	run(t, q)
+	<-refusing
+	eventually(t, "a success cannot be recorded", func() bool { return strings.Contains(logs.String(), "cannot settle") })
+	if got := queued(t, f, o.Shards); got == 0 {
+		t.Errorf("while Redis refuses writes no webhook is queued, want the one whose success was not recorded")
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every webhook is delivered", func() bool { ids, _ := rcv.delivered(); return ids == n })
+	eventually(t, "the queue is empty", func() bool { return queued(t, f, o.Shards) == 0 && pending(t, f, o.Shards) == 0 })
 }

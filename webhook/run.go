@@ -69,7 +69,7 @@ func (q *Queue) consume(ctx context.Context, s int) {
 				continue
 			}
 			if len(msgs) > 0 {
-				q.log.InfoContext(ctx, "webhook: reclaimed entries of another consumer", "shard", s, "entries", len(msgs))
+				q.log.InfoContext(ctx, "webhook: reclaimed idle entries (of a node that stopped, or that could not settle them)", "shard", s, "entries", len(msgs))
 			}
 			reclaimCursor = next
 			if next == "0-0" || next == "" {
@@ -310,10 +310,11 @@ func (q *Queue) deadLetter(ctx context.Context, s int, id string, rec record) er
 // half makes every delay at least as long as the one before could be
 // (until the cap), so the gaps grow, which full jitter cannot promise.
 func (q *Queue) backoff(n int) time.Duration {
-	d := q.o.RetryMax
-	if n-1 < 40 {
-		d = min(d, q.o.RetryBase<<(n-1))
+	d := q.o.RetryBase
+	for i := 1; i < n && d < q.o.RetryMax; i++ {
+		d *= 2 // stops at the cap, so it never overflows
 	}
+	d = min(d, q.o.RetryMax)
 	if d <= 1 {
 		return d
 	}
