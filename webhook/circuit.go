@@ -78,3 +78,13 @@ func (c *circuit) done(now time.Time, ok, probe bool) {
 	}
 	c.until = now.Add(c.pause)
 }
+
+// abandon records that a request admit let through got no outcome (it was
+// cut short by shutdown): a probe may be sent again.
+func (c *circuit) abandon(probe bool) {
+	if probe {
+		c.mu.Lock()
+		c.probing = false
+		c.mu.Unlock()
+	}
+}

@@ -640,3 +640,46 @@ func TestRedisErrors(t *testing.T) {
 	eventually(t, "every webhook is delivered", func() bool { ids, _ := rcv.delivered(); return ids == n })
 	eventually(t, "the queue is empty", func() bool { return queued(t, f, o.Shards) == 0 && pending(t, f, o.Shards) == 0 })
 }
+
+// TestTimeoutsAndConnectionErrorsRetry: a request that times out is
+// retried (and then delivered); a receiver that refuses connections is
+// retried until the maximum age and then dead-lettered with the error.
+func TestTimeoutsAndConnectionErrorsRetry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	rcv := newReceiver(t, func(_ string, n int) (int, http.Header) {
+		if n == 1 {
+			return 0, nil // hangs past the timeout
+		}
+		return http.StatusOK, nil
+	})
+	o := fast(rcv.srv.URL)
+	o.Timeout = 200 * time.Millisecond
+	q := webhook.New(f.rdb, f.keys, o)
+	p := payload(1)
+	if err := q.Enqueue(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	run(t, q)
+	eventually(t, "it is delivered", func() bool { ids, _ := rcv.delivered(); return ids == 1 })
+	if as := rcv.attemptsOf(p.ID); len(as) != 2 || as[1].at.Sub(as[0].at) < o.Timeout {
+		t.Errorf("attempts = %v, want the timed-out one and a later one", as)
+	}
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	o = fast(closed.URL)
+	o.MaxAge = 300 * time.Millisecond
+	f2 := newFixture(t)
+	q2 := webhook.New(f2.rdb, f2.keys, o)
+	if err := q2.Enqueue(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	run(t, q2)
+	var dead []webhook.DeadEntry
+	eventually(t, "it is dead", func() bool { dead, _ = q2.Dead(ctx, 1); return len(dead) == 1 })
+	if d := dead[0]; d.Attempts < 2 || !strings.Contains(d.Error, "refused") || !strings.Contains(d.Error, "maximum age") {
+		t.Errorf("dead = %+v, want several attempts and the connection error", d)
+	}
+}

@@ -24,7 +24,6 @@ import (
 // or another to reclaim. Redis errors are logged and the shard's loop
 // tries again after a short backoff; no entry is lost to them.
 func (q *Queue) Run(ctx context.Context) {
-	done := make(chan struct{})
 	for s := range q.o.Shards {
 		q.wg.Add(1)
 		go func() {
@@ -32,8 +31,7 @@ func (q *Queue) Run(ctx context.Context) {
 			q.consume(ctx, s)
 		}()
 	}
-	go func() { q.wg.Wait(); close(done) }()
-	<-done
+	q.wg.Wait() // the loops and every request they started
 }
 
 // consume is shard s's loop.
@@ -226,8 +224,10 @@ func (q *Queue) handle(ctx context.Context, s int, m redis.XMessage) {
 	}
 	out := q.send(ctx, rec)
 	if ctx.Err() != nil && out.status == 0 {
-		q.cb.done(q.now(), true, probe) // our own shutdown says nothing of the receiver
-		return                          // cut short by shutdown: stays pending, reclaimed later
+		// Cut short by our own shutdown, which says nothing of the
+		// receiver: the entry stays pending, to be reclaimed.
+		q.cb.abandon(probe)
+		return
 	}
 	rec.Attempts++
 	now = q.now()
