@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -133,7 +134,48 @@ func newFixture(t *testing.T) fixture {
 	rdb := testutil.Redis(t)
 	prefix := testutil.Prefix(t)
 	t.Cleanup(func() { testutil.DeleteKeys(t, rdb, prefix+"*") })
+	rdb.AddHook(tagChecker{t})
 	return fixture{rdb: rdb, keys: chat.Keys{Prefix: prefix}}
+}
+
+// tagChecker is a go-redis hook that fails the test when a script call's
+// KEYS do not all carry the same hash tag, which Redis Cluster would
+// refuse (CROSSSLOT) or, in another slot, run on the wrong node.
+type tagChecker struct{ t *testing.T }
+
+func (c tagChecker) check(cmd redis.Cmder) {
+	args := cmd.Args()
+	if name := strings.ToLower(fmt.Sprint(args[0])); len(args) < 3 || (name != "evalsha" && name != "eval") {
+		return
+	}
+	var n int
+	fmt.Sscan(fmt.Sprint(args[2]), &n)
+	tags := map[string]bool{}
+	for _, k := range args[3 : 3+n] {
+		key := fmt.Sprint(k)
+		i, j := strings.IndexByte(key, '{'), strings.IndexByte(key, '}')
+		if i < 0 || j < i {
+			c.t.Errorf("script key %q has no hash tag", key)
+			continue
+		}
+		tags[key[i:j+1]] = true
+	}
+	if len(tags) > 1 {
+		c.t.Errorf("a script call's keys %v carry %d hash tags, want one", args[3:3+n], len(tags))
+	}
+}
+
+func (c tagChecker) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c tagChecker) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.check(cmd); return next(ctx, cmd) }
+}
+func (c tagChecker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.check(cmd)
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // fast are options that make retries quick; tests override what they test.
