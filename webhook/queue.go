@@ -161,7 +161,6 @@ func New(rdb redis.UniversalClient, keys chat.Keys, o Options) *Queue {
 	o = o.withDefaults()
 	return &Queue{
 		rdb: rdb, keys: keys, o: o, log: o.Logger, now: time.Now,
-		stats: newStats(),
 		cb:    circuit{threshold: o.CircuitFailures, base: o.CircuitPause, max: o.CircuitMaxPause},
 		slots: make(chan struct{}, o.Concurrency),
 

@@ -211,7 +211,11 @@ func (q *Queue) handle(ctx context.Context, s int, m redis.XMessage) {
 	now := q.now()
 	first := time.UnixMilli(rec.First)
 	if now.Sub(first) > q.o.MaxAge {
-		rec.Err = fmt.Sprintf("older than the maximum age %s; last error: %s", q.o.MaxAge, rec.Err)
+		last := rec.Err
+		if last == "" {
+			last = "none (never sent: the circuit was open, or no node ran)"
+		}
+		rec.Err = fmt.Sprintf("older than the maximum age %s after %d attempts; last error: %s", q.o.MaxAge, rec.Attempts, last)
 		q.settle(ctx, "dead", s, m.ID, func(c context.Context) error { return q.deadLetter(c, s, m.ID, rec) })
 		return
 	}

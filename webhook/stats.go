@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// LatencyBuckets are the upper bounds of the delivery latency histogram
+// latencyBuckets are the upper bounds of the delivery latency histogram
 // (first queued to the 2xx answer), in the style of Prometheus buckets.
 var latencyBuckets = [...]time.Duration{
 	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
@@ -43,8 +43,6 @@ type stats struct {
 	buckets                                              [len(latencyBuckets)]atomic.Int64 // not cumulative
 	count, sum                                           atomic.Int64
 }
-
-func newStats() stats { return stats{} }
 
 // observe records one delivery that took d since first queued.
 func (s *stats) observe(d time.Duration) {
