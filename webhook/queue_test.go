@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,13 +16,14 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"parley/chat"
 	"parley/internal/testutil"
 	"parley/webhook"
 )
 
-func TestMain(m *testing.M) { os.Exit(testutil.Reporting(m).Run()) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testutil.Reporting(m)) }
 
 var secret = []byte("test-webhook-secret")
 
