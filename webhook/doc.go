@@ -25,7 +25,12 @@
 // of dead letters, and the sorted set of queued ids that makes Enqueue
 // idempotent for Options.MaxAge. Every move between them (enqueue, retry,
 // dead-letter, replay) is one Lua script in the shard's slot, so an entry
-// is always in exactly one of them.
+// is always in exactly one of them. Every node, and `parley webhooks`,
+// must use the same Shards. Nothing grows without bound: the queue and
+// retry set hold webhooks younger than MaxAge (older ones are
+// dead-lettered when next looked at), the dedupe set is trimmed to MaxAge
+// on every Enqueue, the dead stream is capped at about Options.DeadMax per
+// shard, and consumers of stopped nodes that hold nothing are forgotten.
 //
 // Each attempt is a POST of the payload's JSON with the headers
 // Content-Type: application/json, X-Parley-Event-Id (the payload id, the
@@ -40,5 +45,12 @@
 // and then lets one probe through, so a failing receiver is not
 // hammered. An entry held by a node that died is reclaimed by another
 // (XAUTOCLAIM) once idle for Options.ReclaimIdle, so it can arrive twice:
-// delivery is at least once, and the event id is what dedupes.
+// delivery is at least once, and the event id is what dedupes. A Redis
+// error never drops an entry: the loop logs it and tries again after a
+// short backoff, and an outcome that cannot be recorded leaves the entry
+// pending, to be reclaimed and sent again.
+//
+// [Queue.Stats] counts, per node, what was queued, delivered, retried,
+// dead-lettered and replayed, and holds a cumulative histogram of the
+// time from first queued to delivered, ready to export to Prometheus.
 package webhook
