@@ -26,6 +26,7 @@ func commands() map[string]command {
 		"migrate-keys": runMigrateKeys,
 		"token":        runToken,
 		"version":      runVersion,
+		"webhooks":     runWebhooks,
 	}
 }
 
@@ -40,6 +41,10 @@ const subcommandUsage = `Usage:
                          move a keyspace from before the Redis Cluster hash tags to today's
                          names (SCAN + RENAMENX under PARLEY_KEY_PREFIX; a dry run without
                          --apply; idempotent and resumable; see parley migrate-keys --help)
+  parley webhooks dead [-n N]
+                         print the dead-lettered event webhooks as JSON lines
+  parley webhooks replay [ID ...]
+                         queue dead-lettered webhooks again (all when no id is given)
   parley --help          print this help
 `
 

@@ -223,3 +223,26 @@ func (k Keys) NodeClaim(node string) string { return k.NodeUsers(node) + ":claim
 // ReadyProbe is the key readiness probes with SET XX: nothing creates it,
 // so the probe tests that Redis accepts writes without writing.
 func (k Keys) ReadyProbe() string { return k.Prefix + "ready.probe" }
+
+// WebhookQueue is shard i of the event-webhook queue: a stream of
+// webhooks waiting for delivery, read by every node through one consumer
+// group. All of a shard's keys share the tag "{wh:<i>}", so each step of
+// the queue (enqueue, retry, dead-letter, replay) is one script in one
+// slot.
+func (k Keys) WebhookQueue(i int) string { return k.webhook(i) + ":q" }
+
+// WebhookRetry is the sorted set of shard i's webhooks waiting for a
+// retry, scored by the epoch ms it is due.
+func (k Keys) WebhookRetry(i int) string { return k.webhook(i) + ":retry" }
+
+// WebhookDead is the stream of shard i's dead-lettered webhooks (refused
+// by the receiver, or older than the maximum age), capped by count.
+func (k Keys) WebhookDead(i int) string { return k.webhook(i) + ":dead" }
+
+// WebhookIDs is the sorted set of the ids shard i's webhooks were queued
+// under, scored by the epoch ms they were, so queueing an id again within
+// the maximum age does nothing; older ids are trimmed.
+func (k Keys) WebhookIDs(i int) string { return k.webhook(i) + ":ids" }
+
+// webhook is the common start of shard i's webhook keys.
+func (k Keys) webhook(i int) string { return k.Prefix + "{wh:" + strconv.Itoa(i) + "}" }

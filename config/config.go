@@ -91,11 +91,17 @@ type Config struct {
 	ConnQueueBytes   int64         `env:"CONN_QUEUE_BYTES" envDefault:"1048576" desc:"bytes one socket may have queued and not yet written to the network; delivery waits while it is full (65536-1073741824)"`
 	ConnWriteTimeout time.Duration `env:"CONN_WRITE_TIMEOUT" envDefault:"10s" desc:"a socket whose queue stays full, or an SSE stream whose write blocks, this long is closed as a slow consumer; it reconnects with its last event id and loses nothing (100ms-5m)"`
 
-	// Platform hooks (README, Webhooks and moderation hooks).
-	WebhookSecret     string        `env:"WEBHOOK_SECRET" envDefault:"" desc:"HMAC-SHA256 secret every request to the platform is signed with (X-Parley-Signature; at least 16 bytes); required with PARLEY_HOOK_BEFORE_SEND_URL"`
-	HookBeforeSendURL string        `env:"HOOK_BEFORE_SEND_URL" envDefault:"" desc:"http(s) URL Parley POSTs every new message and text edit to before storing it; the platform answers allow, reject or replace; empty = no before-send hook"`
-	HookTimeout       time.Duration `env:"HOOK_TIMEOUT" envDefault:"1s" desc:"how long Parley waits for the before-send hook's answer (10ms-30s)"`
-	HookFailOpen      bool          `env:"HOOK_FAIL_OPEN" envDefault:"true" desc:"what a failed before-send hook (timeout, error, non-2xx, unusable answer) means: true = store the message as sent, false = refuse it with 503 MODERATION_UNAVAILABLE"`
+	// Platform hooks (README, Webhooks and moderation hooks): event
+	// webhooks (package webhook) and the before-send hook.
+	WebhookURL         string        `env:"WEBHOOK_URL" envDefault:"" desc:"URL the event webhooks are POSTed to (http or https); empty = no event webhooks"`
+	WebhookSecret      string        `env:"WEBHOOK_SECRET" envDefault:"" desc:"HMAC-SHA256 secret every request to the platform is signed with (X-Parley-Signature: webhooks and the before-send hook; at least 16 bytes); required with PARLEY_WEBHOOK_URL or PARLEY_HOOK_BEFORE_SEND_URL"`
+	WebhookEvents      []string      `env:"WEBHOOK_EVENTS" envDefault:"message.new" desc:"comma-separated events sent: message.new, message.edit, message.delete, message.read"`
+	WebhookOfflineOnly bool          `env:"WEBHOOK_OFFLINE_ONLY" envDefault:"true" desc:"send a webhook only for recipients who are offline; false sends them all, with online set"`
+	WebhookMaxAge      time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"24h" desc:"how long a webhook is retried before it is dead-lettered; also how long its id is remembered against duplicates (1m-168h)"`
+	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"5s" desc:"timeout of one webhook request (100ms-1m)"`
+	HookBeforeSendURL  string        `env:"HOOK_BEFORE_SEND_URL" envDefault:"" desc:"http(s) URL Parley POSTs every new message and text edit to before storing it; the platform answers allow, reject or replace; empty = no before-send hook"`
+	HookTimeout        time.Duration `env:"HOOK_TIMEOUT" envDefault:"1s" desc:"how long Parley waits for the before-send hook's answer (10ms-30s)"`
+	HookFailOpen       bool          `env:"HOOK_FAIL_OPEN" envDefault:"true" desc:"what a failed before-send hook (timeout, error, non-2xx, unusable answer) means: true = store the message as sent, false = refuse it with 503 MODERATION_UNAVAILABLE"`
 }
 
 // Load reads the configuration from environ, or from the process
@@ -183,6 +189,8 @@ func (c *Config) normalize() {
 	c.RedisClusterAddrs = trimList(c.RedisClusterAddrs)
 	c.RedisSentinelAddrs = trimList(c.RedisSentinelAddrs)
 	c.RedisSentinelMaster = strings.TrimSpace(c.RedisSentinelMaster)
+	c.WebhookEvents = trimList(c.WebhookEvents)
+	c.WebhookURL = strings.TrimSpace(c.WebhookURL)
 	if c.Domains == nil {
 		c.Domains = map[string]string{}
 	}

@@ -60,6 +60,10 @@ func TestLoadDefaults(t *testing.T) {
 		RedisWaitTimeout:      500 * time.Millisecond,
 		HookTimeout:           time.Second,
 		HookFailOpen:          true,
+		WebhookEvents:         []string{"message.new"},
+		WebhookOfflineOnly:    true,
+		WebhookMaxAge:         24 * time.Hour,
+		WebhookTimeout:        5 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -413,7 +417,12 @@ func TestVariables(t *testing.T) {
 		"PARLEY_CONN_QUEUE_BYTES":         "1048576",
 		"PARLEY_CONN_WRITE_TIMEOUT":       "10s",
 
+		"PARLEY_WEBHOOK_URL":          "",
 		"PARLEY_WEBHOOK_SECRET":       "",
+		"PARLEY_WEBHOOK_EVENTS":       "message.new",
+		"PARLEY_WEBHOOK_OFFLINE_ONLY": "true",
+		"PARLEY_WEBHOOK_MAX_AGE":      "24h",
+		"PARLEY_WEBHOOK_TIMEOUT":      "5s",
 		"PARLEY_HOOK_BEFORE_SEND_URL": "",
 		"PARLEY_HOOK_TIMEOUT":         "1s",
 		"PARLEY_HOOK_FAIL_OPEN":       "true",

@@ -212,12 +212,10 @@ func (c Config) validate() error {
 			bad("WEBHOOK_SECRET", "is required with %sHOOK_BEFORE_SEND_URL: every hook request is signed with it", Prefix)
 		}
 	}
-	if c.WebhookSecret != "" && len(c.WebhookSecret) < minSecretBytes {
-		bad("WEBHOOK_SECRET", "must be at least %d bytes, got %d", minSecretBytes, len(c.WebhookSecret))
-	}
 	if c.HookTimeout < 10*time.Millisecond || c.HookTimeout > 30*time.Second {
 		bad("HOOK_TIMEOUT", "must be between 10ms and 30s, got %s", c.HookTimeout)
 	}
+	c.validateWebhook(bad)
 
 	// Logging.
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
@@ -237,6 +235,41 @@ func (c Config) validate() error {
 	}
 
 	return errors.Join(errs...)
+}
+
+// WebhookEvents lists the event types PARLEY_WEBHOOK_EVENTS may name.
+func WebhookEvents() []string {
+	return []string{"message.new", "message.edit", "message.delete", "message.read"}
+}
+
+// validateWebhook checks the PARLEY_WEBHOOK_* variables: a URL needs a
+// secret (an unsigned webhook could be forged), and only known events.
+func (c Config) validateWebhook(bad func(key, format string, args ...any)) {
+	if c.WebhookURL != "" {
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("WEBHOOK_URL", "%q must be an absolute http or https URL", c.WebhookURL)
+		}
+		if c.WebhookSecret == "" {
+			bad("WEBHOOK_SECRET", "is required with %sWEBHOOK_URL: every webhook is signed with it", Prefix)
+		}
+		if len(c.WebhookEvents) == 0 {
+			bad("WEBHOOK_EVENTS", "must list at least one event (%s)", strings.Join(WebhookEvents(), ", "))
+		}
+	}
+	if c.WebhookSecret != "" && len(c.WebhookSecret) < minSecretBytes {
+		bad("WEBHOOK_SECRET", "must be at least %d bytes, got %d", minSecretBytes, len(c.WebhookSecret))
+	}
+	for _, e := range c.WebhookEvents {
+		if !slices.Contains(WebhookEvents(), e) {
+			bad("WEBHOOK_EVENTS", "unknown event %q (known: %s)", e, strings.Join(WebhookEvents(), ", "))
+		}
+	}
+	if c.WebhookMaxAge < time.Minute || c.WebhookMaxAge > 168*time.Hour {
+		bad("WEBHOOK_MAX_AGE", "must be between 1m and 168h, got %s", c.WebhookMaxAge)
+	}
+	if c.WebhookTimeout < 100*time.Millisecond || c.WebhookTimeout > time.Minute {
+		bad("WEBHOOK_TIMEOUT", "must be between 100ms and 1m, got %s", c.WebhookTimeout)
+	}
 }
 
 // checkUserAPIURL requires an absolute http(s) URL with a host and an {id}

@@ -1,7 +1,3 @@
-// Package webhook tells the platform what happens in Parley: signed,
-// durable event webhooks (message.new for offline recipients, edits,
-// deletes, read receipts) and the synchronous before-send hook. Every
-// request Parley makes to the platform is signed the same way (Sign).
 package webhook
 
 import (
