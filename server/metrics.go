@@ -51,6 +51,8 @@ type metrics struct {
 	logReadsPending prometheus.Gauge
 	// closedSlow counts connections closed as slow consumers, by transport.
 	closedSlow *prometheus.CounterVec
+	// webhooks is the node's event-webhook queue (nil: webhooks off).
+	webhooks atomic.Pointer[webhook.Queue]
 	// hookResults counts the before-send hook's screenings by result.
 	hookResults *prometheus.CounterVec
 }
@@ -134,6 +136,7 @@ func newMetrics(users userStats, sockets func() int) *metrics {
 	m.reg.MustRegister(
 		m.requests, m.latency, m.events, m.redisErrors, m.redisLatency, m.rateLimited, m.sseStreams,
 		m.logReadRetries, m.logReadsPending, m.resubscribed, m.closedSlow, m.hookResults,
+		newWebhookCollector(&m.webhooks),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "parley_fanout_repaired_ops_total",
 			Help: "Ops of writes left half-done between their per-slot steps (a node died or lost Redis) whose fan-out this node's repair loop completed."},
 			func() float64 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"parley/chat"
 	"parley/config"
+	"parley/webhook"
 )
 
 // Fast-fail options of every Redis connection, in every mode: a dead or
@@ -27,6 +29,11 @@ const (
 	// none (pub/sub runs on its own connections). bench/load P1.
 	redisProtocol = 2
 )
+
+// redisPoolSize is go-redis's default pool (10 per CPU) plus one
+// connection for each webhook queue shard, whose reader blocks on one
+// (XREADGROUP BLOCK) when webhooks are on; a pool grows only as needed.
+func redisPoolSize() int { return 10*runtime.GOMAXPROCS(0) + webhook.DefaultShards }
 
 // OpenRedis opens the Redis client cfg's mode asks for: a ClusterClient
 // (PARLEY_REDIS_CLUSTER_ADDRS), a Sentinel failover client
@@ -44,7 +51,7 @@ func OpenRedis(cfg config.Config) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: cfg.RedisClusterAddrs, Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLSConfig: tlsConf,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisRWTimeout, WriteTimeout: redisRWTimeout,
-			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1,
+			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1, PoolSize: redisPoolSize(),
 			ContextTimeoutEnabled: true, Protocol: redisProtocol,
 			// Learn a failover or a slot move quickly: MOVED/ASK and
 			// connection errors reload the slot map anyway.
@@ -56,7 +63,7 @@ func OpenRedis(cfg config.Config) (redis.UniversalClient, error) {
 			SentinelPassword: cfg.RedisSentinelPassword,
 			Username:         cfg.RedisUsername, Password: cfg.RedisPassword, TLSConfig: tlsConf,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisRWTimeout, WriteTimeout: redisRWTimeout,
-			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1,
+			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1, PoolSize: redisPoolSize(),
 			ContextTimeoutEnabled: true, Protocol: redisProtocol,
 		}), nil
 	case config.RedisEmbedded:
@@ -85,6 +92,7 @@ func OpenRedis(cfg config.Config) (redis.UniversalClient, error) {
 	opt.ReadTimeout = redisRWTimeout
 	opt.WriteTimeout = redisRWTimeout
 	opt.PoolTimeout = redisPoolTimeout
+	opt.PoolSize = redisPoolSize()
 	opt.MaxRetries = redisMaxRetries
 	opt.DialerRetries = 1 // one dial, no backoff loop: a dead Redis is a 503 at once
 	opt.ContextTimeoutEnabled = true

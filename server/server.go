@@ -118,6 +118,20 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		defer close(repairing)
 		chats.RunRepair(beatCtx, tracker.NodeID(), 0, 0, func(err error) { log.Warn("chat: repairing pending writes failed", "err", err) })
 	}()
+	// Event webhooks: queued by the store's notifier as part of each
+	// write, delivered by every node's queue.
+	webhooking := make(chan struct{})
+	if cfg.WebhookURL != "" {
+		q := webhook.New(rdb, keys, webhook.Options{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret),
+			MaxAge: cfg.WebhookMaxAge, Timeout: cfg.WebhookTimeout, Node: tracker.NodeID(), Logger: log})
+		chats.SetNotifier(&webhookNotifier{queue: q, types: setOf(cfg.WebhookEvents), offlineOnly: cfg.WebhookOfflineOnly,
+			online: tracker, unread: chats, render: render})
+		m.webhooks.Store(q)
+		go func() { defer close(webhooking); q.Run(beatCtx) }()
+		log.Info("event webhooks on", "events", cfg.WebhookEvents, "offline_only", cfg.WebhookOfflineOnly)
+	} else {
+		close(webhooking)
+	}
 	rtOpts.typing = chat.NewTyping(chats, cfg.TypingTTL, cfg.TypingInterval)
 	rtOpts.presence = tracker
 	rt = newRealtime(log, authn, render, events, rtOpts)
@@ -159,6 +173,7 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 		stopBeat()
 		<-beating
 		<-repairing
+		<-webhooking
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := tracker.Close(ctx); err != nil {

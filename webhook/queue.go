@@ -94,6 +94,10 @@ type Options struct {
 }
 
 // withDefaults fills the zero fields of o.
+// DefaultShards is the number of queue shards (Options.Shards' default);
+// every node and the CLI use it.
+const DefaultShards = 8
+
 func (o Options) withDefaults() Options {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -112,7 +116,7 @@ func (o Options) withDefaults() Options {
 		o.Concurrency = 8
 	}
 	if o.Shards <= 0 {
-		o.Shards = 8
+		o.Shards = DefaultShards
 	}
 	if o.Batch <= 0 {
 		o.Batch = 16
