@@ -69,22 +69,33 @@ func runMigrateKeys(args []string, environ map[string]string, stdout, stderr io.
 	if v := lookupEnv(environ, "PARLEY_REDIS_CLUSTER_ADDRS"); v != "" {
 		return errors.New("migrate-keys: PARLEY_REDIS_CLUSTER_ADDRS is set: the old layout lives on a single Redis (its scripts could not run on a cluster) and RENAME cannot cross cluster slots; run migrate-keys with PARLEY_REDIS_URL pointing at that Redis, then move the data to the cluster")
 	}
-	cfg, err := config.Load(environ)
+	cfg, rdb, ctx, done, err := openRedisCLI(environ, "migrate-keys: PARLEY_REDIS_URL is not set: point it at the Redis (or the Sentinel-managed primary) that holds the keys to move (the embedded store starts empty, there is nothing to migrate)")
 	if err != nil {
 		return err
 	}
+	defer done()
+	return migrateKeys(ctx, rdb, chat.Keys{Prefix: cfg.KeyPrefix},
+		migrate.Options{Apply: *apply, Cursor: *cursor, Count: *count}, *derive, *quiet, stdout)
+}
+
+// openRedisCLI is a subcommand's Redis, from the configuration in
+// environ (embedded names the error for a run without one: the embedded
+// store lives inside a server process), and a context that ends on
+// SIGINT/SIGTERM; done closes both.
+func openRedisCLI(environ map[string]string, embedded string) (config.Config, redis.UniversalClient, context.Context, func(), error) {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
 	if cfg.Embedded() {
-		return errors.New("migrate-keys: PARLEY_REDIS_URL is not set: point it at the Redis (or the Sentinel-managed primary) that holds the keys to move (the embedded store starts empty, there is nothing to migrate)")
+		return cfg, nil, nil, nil, errors.New(embedded)
 	}
 	rdb, err := server.OpenRedis(cfg)
 	if err != nil {
-		return err
+		return cfg, nil, nil, nil, err
 	}
-	defer rdb.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return migrateKeys(ctx, rdb, chat.Keys{Prefix: cfg.KeyPrefix},
-		migrate.Options{Apply: *apply, Cursor: *cursor, Count: *count}, *derive, *quiet, stdout)
+	return cfg, rdb, ctx, func() { stop(); _ = rdb.Close() }, nil
 }
 
 // migrateKeys runs the migration and prints its progress and summary.

@@ -7,14 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"parley/chat"
-	"parley/config"
-	"parley/server"
 	"parley/webhook"
 )
 
@@ -67,20 +62,11 @@ func runWebhooks(args []string, environ map[string]string, stdout, stderr io.Wri
 	if n <= 0 {
 		return usageError{errors.New("webhooks dead: -n must be positive")}
 	}
-	cfg, err := config.Load(environ)
+	cfg, rdb, ctx, done, err := openRedisCLI(environ, "webhooks: PARLEY_REDIS_URL is not set: point it at the Redis the nodes use (the embedded store lives inside one server process; this command cannot reach it)")
 	if err != nil {
 		return err
 	}
-	if cfg.Embedded() {
-		return errors.New("webhooks: PARLEY_REDIS_URL is not set: point it at the Redis the nodes use (the embedded store lives inside one server process; this command cannot reach it)")
-	}
-	rdb, err := server.OpenRedis(cfg)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	defer done()
 	q := webhook.New(rdb, chat.Keys{Prefix: cfg.KeyPrefix}, webhook.Options{MaxAge: cfg.WebhookMaxAge})
 	if sub == "dead" {
 		return printDead(ctx, q, n, stdout)

@@ -205,7 +205,7 @@ func (c Config) validate() error {
 
 	// Platform hooks.
 	if c.HookBeforeSendURL != "" {
-		if err := checkHookURL(c.HookBeforeSendURL); err != nil {
+		if err := checkHTTPURL(c.HookBeforeSendURL); err != nil {
 			bad("HOOK_BEFORE_SEND_URL", "%v", err)
 		}
 		if c.WebhookSecret == "" {
@@ -246,8 +246,8 @@ func WebhookEvents() []string {
 // secret (an unsigned webhook could be forged), and only known events.
 func (c Config) validateWebhook(bad func(key, format string, args ...any)) {
 	if c.WebhookURL != "" {
-		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("WEBHOOK_URL", "%q must be an absolute http or https URL", c.WebhookURL)
+		if err := checkHTTPURL(c.WebhookURL); err != nil {
+			bad("WEBHOOK_URL", "%v", err)
 		}
 		if c.WebhookSecret == "" {
 			bad("WEBHOOK_SECRET", "is required with %sWEBHOOK_URL: every webhook is signed with it", Prefix)
@@ -278,25 +278,15 @@ func checkUserAPIURL(raw string) error {
 	if !strings.Contains(raw, "{id}") {
 		return errors.New(`must contain the placeholder "{id}"`)
 	}
-	u, err := url.Parse(strings.ReplaceAll(raw, "{id}", "0"))
-	if err != nil {
-		return fmt.Errorf("not a URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("scheme must be http or https, got %q", u.Scheme)
-	}
-	if u.Host == "" {
-		return errors.New("must include a host")
-	}
-	return nil
+	return checkHTTPURL(strings.ReplaceAll(raw, "{id}", "0"))
 }
 
 func isControl(r rune) bool {
 	return r < 0x20 || r == 0x7f
 }
 
-// checkHookURL requires an absolute http(s) URL with a host.
-func checkHookURL(raw string) error {
+// checkHTTPURL requires an absolute http(s) URL with a host.
+func checkHTTPURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return fmt.Errorf("not a URL: %w", err)

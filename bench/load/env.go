@@ -37,6 +37,8 @@ type env struct {
 	primaries []string
 	// byNode are clients of primaries, opened by pubsubNodes.
 	byNode []*redis.Client
+	// extra are node variables of the scenario (set last).
+	extra map[string]string
 }
 
 func newEnv(ctx context.Context, redisURL, name string) (*env, error) {
@@ -75,6 +77,9 @@ func (e *env) vars() map[string]string {
 	if len(e.clusterAddrs) > 0 { // cluster mode excludes PARLEY_REDIS_URL
 		delete(v, "PARLEY_REDIS_URL")
 		v["PARLEY_REDIS_CLUSTER_ADDRS"] = strings.Join(e.clusterAddrs, ",")
+	}
+	for k, x := range e.extra {
+		v[k] = x
 	}
 	return v
 }

@@ -5,7 +5,7 @@
 // a ratio against a baseline measured in the same run, because absolute
 // numbers on a shared machine drift.
 //
-//	go run ./bench/load [flags] P1|P1c|P2|P2c|P2x|P3|P4|all|smoke
+//	go run ./bench/load [flags] P1|P1c|P1w|P2|P2c|P2x|P3|P4|all|smoke
 package main
 
 import (
@@ -74,7 +74,7 @@ func main() {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the tool process (in-process server included) to this file")
 	fs.BoolVar(&o.markdown, "md", false, "also print the figures as a Markdown table")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./bench/load [flags] P1|P1c|P2|P2c|P2x|P3|P4|all|smoke")
+		fmt.Fprintln(fs.Output(), "usage: go run ./bench/load [flags] P1|P1c|P1w|P2|P2c|P2x|P3|P4|all|smoke")
 		fs.PrintDefaults()
 	}
 	args := os.Args[1:]
@@ -116,6 +116,8 @@ func main() {
 		err = runP1(ctx, o, r)
 	case "p1c":
 		err = runP1c(ctx, o, r)
+	case "p1w":
+		err = runP1w(ctx, o, r)
 	case "p2c":
 		err = runP2c(ctx, o, r)
 	case "p2":

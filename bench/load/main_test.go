@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,29 @@ func TestP1cOnClusterAndSingle(t *testing.T) {
 	}
 	if cluster.replicaCPU <= 0 {
 		t.Errorf("cluster replicas used no CPU: %v", cluster.replicaCPU)
+	}
+}
+
+// TestP1wDeliversEveryWebhook runs P1w briefly: both sides take sends,
+// and every send of the webhooks-on side reaches the platform once,
+// signed.
+func TestP1wDeliversEveryWebhook(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("P1w starts its own redis-servers: install redis-server (apt-get install redis-server)")
+	}
+	o := smallOpts(t)
+	off, on, w, err := p1w(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*backend{off, on} {
+		if b.res.ops == 0 || b.res.errs != 0 || b.cpu <= 0 {
+			t.Errorf("%s: %d sends, %d failed, %v s Redis CPU", b.name, b.res.ops, b.res.errs, b.cpu)
+		}
+	}
+	if int64(w.distinct) != on.res.ops || w.repeats != 0 || w.bad != 0 || len(w.delay) != w.distinct {
+		t.Errorf("webhooks: %d distinct for %d sends, %d repeats, %d bad signatures, %d delays",
+			w.distinct, on.res.ops, w.repeats, w.bad, len(w.delay))
 	}
 }
 

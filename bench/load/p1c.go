@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type backend struct {
 	// accumulated over its rounds
 	res                   p1Result
 	cpu, replicaCPU       float64 // seconds of Redis CPU (user+sys), primaries / replicas
+	procCPU               float64 // seconds of this process's CPU (the node, the tool and anything else in it)
 	calls, rounds, stored int64   // commands (commandstats), client round trips, messages found in Redis
 	events                int64   // per-user event log entries found in Redis
 }
@@ -113,7 +115,9 @@ func (b *backend) round(ctx context.Context, conc int, d time.Duration) error {
 		return err
 	}
 	trips0 := b.trips.n.Load()
+	proc0 := procCPU(os.Getpid())
 	res := closedLoop(ctx, conc, d, httpSender(ctx, b.hc, b.n.url, b.tokens))
+	b.procCPU += procCPU(os.Getpid()) - proc0
 	trips1 := b.trips.n.Load()
 	cpu1, calls1, err := sumStats(ctx, b.primaries)
 	if err != nil {
