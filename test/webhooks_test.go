@@ -293,3 +293,26 @@ func TestWebhookNodeKilled(t *testing.T) {
 	}
 	t.Logf("node SIGKILL with %d webhooks queued or in flight: the other node delivered all %d, 0 lost", users, len(p.got))
 }
+
+// TestRejectedSendQueuesNoWebhook: a send the before-send hook rejects
+// queues no webhook for its (offline) recipient; the next, allowed, one
+// does, and it is the only one the platform gets.
+func TestRejectedSendQueuesNoWebhook(t *testing.T) {
+	t.Parallel()
+	hook := newHookPlatform(t)
+	p := newPlatform(t, string(hook.secret))
+	n := startHookServer(t, hook, false, p.env(nil))
+	t1 := n.tok(t, 1, nil)
+	wantError(t, n.send(t, t1, "2", map[string]any{"type": "text", "text": "please reject me"}), http.StatusForbidden, "MESSAGE_REJECTED")
+	if q := queued(t, n); q != 0 {
+		t.Fatalf("%v webhooks queued after a rejected send, want 0", q)
+	}
+	n.sendText(t, t1, "2", "fine")
+	if q := queued(t, n); q != 1 {
+		t.Fatalf("%v webhooks queued after an allowed send, want 1", q)
+	}
+	got := p.waitFor("2", 1, 10*time.Second)
+	if msg := obj(t, got[0], "message"); msg["text"] != "fine" {
+		t.Errorf("webhook for %v, want the allowed message", msg["text"])
+	}
+}
