@@ -108,7 +108,7 @@ func TestNotifierHearsEveryOp(t *testing.T) {
 					t.Errorf("notice op %d: conversation %s at %d", n.Op, n.Conv.Key(), n.At)
 				}
 			}
-			if got[3] != fmt.Sprintf("op 4: 1<-message:delete(2|hi!|) 2<-message:delete(1|hi!|)") {
+			if got[3] != "op 4: 1<-message:delete(2|hi!|) 2<-message:delete(1|hi!|)" {
 				t.Errorf("delete notice %q", got[3])
 			}
 		})
