@@ -99,6 +99,7 @@ type Config struct {
 	WebhookOfflineOnly bool          `env:"WEBHOOK_OFFLINE_ONLY" envDefault:"true" desc:"send a webhook only for recipients who are offline; false sends them all, with online set"`
 	WebhookMaxAge      time.Duration `env:"WEBHOOK_MAX_AGE" envDefault:"24h" desc:"how long a webhook is retried before it is dead-lettered; also how long its id is remembered against duplicates (1m-168h)"`
 	WebhookTimeout     time.Duration `env:"WEBHOOK_TIMEOUT" envDefault:"5s" desc:"timeout of one webhook request (100ms-1m)"`
+	WebhookConcurrency int           `env:"WEBHOOK_CONCURRENCY" envDefault:"32" desc:"webhook requests one node keeps in flight at most (1-1024): a node delivers up to this many per request round trip of the platform"`
 	HookBeforeSendURL  string        `env:"HOOK_BEFORE_SEND_URL" envDefault:"" desc:"http(s) URL Parley POSTs every new message and text edit to before storing it; the platform answers allow, reject or replace; empty = no before-send hook"`
 	HookTimeout        time.Duration `env:"HOOK_TIMEOUT" envDefault:"1s" desc:"how long Parley waits for the before-send hook's answer (10ms-30s)"`
 	HookFailOpen       bool          `env:"HOOK_FAIL_OPEN" envDefault:"true" desc:"what a failed before-send hook (timeout, error, non-2xx, unusable answer) means: true = store the message as sent, false = refuse it with 503 MODERATION_UNAVAILABLE"`

@@ -64,6 +64,7 @@ func TestLoadDefaults(t *testing.T) {
 		WebhookOfflineOnly:    true,
 		WebhookMaxAge:         24 * time.Hour,
 		WebhookTimeout:        5 * time.Second,
+		WebhookConcurrency:    32,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(empty) =\n%+v\nwant\n%+v", got, want)
@@ -423,6 +424,7 @@ func TestVariables(t *testing.T) {
 		"PARLEY_WEBHOOK_OFFLINE_ONLY": "true",
 		"PARLEY_WEBHOOK_MAX_AGE":      "24h",
 		"PARLEY_WEBHOOK_TIMEOUT":      "5s",
+		"PARLEY_WEBHOOK_CONCURRENCY":  "32",
 		"PARLEY_HOOK_BEFORE_SEND_URL": "",
 		"PARLEY_HOOK_TIMEOUT":         "1s",
 		"PARLEY_HOOK_FAIL_OPEN":       "true",

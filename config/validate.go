@@ -267,6 +267,9 @@ func (c Config) validateWebhook(bad func(key, format string, args ...any)) {
 	if c.WebhookMaxAge < time.Minute || c.WebhookMaxAge > 168*time.Hour {
 		bad("WEBHOOK_MAX_AGE", "must be between 1m and 168h, got %s", c.WebhookMaxAge)
 	}
+	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 1024 {
+		bad("WEBHOOK_CONCURRENCY", "must be between 1 and 1024, got %d", c.WebhookConcurrency)
+	}
 	if c.WebhookTimeout < 100*time.Millisecond || c.WebhookTimeout > time.Minute {
 		bad("WEBHOOK_TIMEOUT", "must be between 100ms and 1m, got %s", c.WebhookTimeout)
 	}

@@ -22,13 +22,14 @@ func TestWebhookConfig(t *testing.T) {
 		"PARLEY_WEBHOOK_OFFLINE_ONLY": "false",
 		"PARLEY_WEBHOOK_MAX_AGE":      "2h",
 		"PARLEY_WEBHOOK_TIMEOUT":      "750ms",
+		"PARLEY_WEBHOOK_CONCURRENCY":  "100",
 	})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
 	if c.WebhookURL != "https://platform.example/hooks/parley" || c.WebhookSecret != webhookSecret ||
 		!slices.Equal(c.WebhookEvents, []string{"message.new", "message.read", "message.delete"}) ||
-		c.WebhookOfflineOnly || c.WebhookMaxAge != 2*time.Hour || c.WebhookTimeout != 750*time.Millisecond {
+		c.WebhookOfflineOnly || c.WebhookMaxAge != 2*time.Hour || c.WebhookTimeout != 750*time.Millisecond || c.WebhookConcurrency != 100 {
 		t.Errorf("Load = URL %q, secret %q, events %q, offline only %v, max age %s, timeout %s",
 			c.WebhookURL, c.WebhookSecret, c.WebhookEvents, c.WebhookOfflineOnly, c.WebhookMaxAge, c.WebhookTimeout)
 	}
@@ -57,6 +58,8 @@ func TestWebhookConfigInvalid(t *testing.T) {
 		{"unknown event", map[string]string{"PARLEY_WEBHOOK_URL": url, "PARLEY_WEBHOOK_SECRET": webhookSecret, "PARLEY_WEBHOOK_EVENTS": "message.new,message.typing"}, "PARLEY_WEBHOOK_EVENTS"},
 		{"unknown event without URL", map[string]string{"PARLEY_WEBHOOK_EVENTS": "Message.New"}, "PARLEY_WEBHOOK_EVENTS"},
 		{"no events", map[string]string{"PARLEY_WEBHOOK_URL": url, "PARLEY_WEBHOOK_SECRET": webhookSecret, "PARLEY_WEBHOOK_EVENTS": " , "}, "PARLEY_WEBHOOK_EVENTS"},
+		{"concurrency 0", map[string]string{"PARLEY_WEBHOOK_CONCURRENCY": "0"}, "PARLEY_WEBHOOK_CONCURRENCY"},
+		{"concurrency too high", map[string]string{"PARLEY_WEBHOOK_CONCURRENCY": "5000"}, "PARLEY_WEBHOOK_CONCURRENCY"},
 		{"offline only not a bool", map[string]string{"PARLEY_WEBHOOK_OFFLINE_ONLY": "mostly"}, "PARLEY_WEBHOOK_OFFLINE_ONLY"},
 		{"max age too short", map[string]string{"PARLEY_WEBHOOK_MAX_AGE": "30s"}, "PARLEY_WEBHOOK_MAX_AGE"},
 		{"max age too long", map[string]string{"PARLEY_WEBHOOK_MAX_AGE": "169h"}, "PARLEY_WEBHOOK_MAX_AGE"},

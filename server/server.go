@@ -123,7 +123,8 @@ func New(cfg config.Config, log *slog.Logger, rdb redis.UniversalClient, opts ..
 	webhooking := make(chan struct{})
 	if cfg.WebhookURL != "" {
 		q := webhook.New(rdb, keys, webhook.Options{URL: cfg.WebhookURL, Secret: []byte(cfg.WebhookSecret),
-			MaxAge: cfg.WebhookMaxAge, Timeout: cfg.WebhookTimeout, Node: tracker.NodeID(), Logger: log})
+			MaxAge: cfg.WebhookMaxAge, Timeout: cfg.WebhookTimeout, Concurrency: cfg.WebhookConcurrency,
+			Node: tracker.NodeID(), Logger: log})
 		chats.SetNotifier(&webhookNotifier{queue: q, types: setOf(cfg.WebhookEvents), offlineOnly: cfg.WebhookOfflineOnly,
 			online: tracker, unread: chats, render: render})
 		m.webhooks.Store(q)

@@ -75,7 +75,7 @@ type Options struct {
 
 	MaxAge      time.Duration // how long after first being queued a webhook is retried; also the dedupe window (24h)
 	Timeout     time.Duration // of one request (5s)
-	Concurrency int           // requests in flight per node (8)
+	Concurrency int           // requests in flight per node (8; PARLEY_WEBHOOK_CONCURRENCY, 32, in a server)
 	Shards      int           // queue shards; every node must use the same number (8)
 	RetryBase   time.Duration // backoff of the first retry (1s)
 	RetryMax    time.Duration // backoff cap (10m)
