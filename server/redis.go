@@ -30,10 +30,18 @@ const (
 	redisProtocol = 2
 )
 
-// redisPoolSize is go-redis's default pool (10 per CPU) plus one
-// connection for each webhook queue shard, whose reader blocks on one
-// (XREADGROUP BLOCK) when webhooks are on; a pool grows only as needed.
-func redisPoolSize() int { return 10*runtime.GOMAXPROCS(0) + webhook.DefaultShards }
+// redisPoolSize is go-redis's default pool (10 per CPU) plus, with event
+// webhooks on, one connection for each queue shard, whose reader blocks on
+// one (XREADGROUP BLOCK), and one for each request in flight (its
+// acknowledgement), so delivery never makes a send wait for a connection;
+// a pool grows only as needed.
+func redisPoolSize(cfg config.Config) int {
+	n := 10 * runtime.GOMAXPROCS(0)
+	if cfg.WebhookURL != "" {
+		n += webhook.DefaultShards + cfg.WebhookConcurrency
+	}
+	return n
+}
 
 // OpenRedis opens the Redis client cfg's mode asks for: a ClusterClient
 // (PARLEY_REDIS_CLUSTER_ADDRS), a Sentinel failover client
@@ -51,7 +59,7 @@ func OpenRedis(cfg config.Config) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: cfg.RedisClusterAddrs, Username: cfg.RedisUsername, Password: cfg.RedisPassword, TLSConfig: tlsConf,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisRWTimeout, WriteTimeout: redisRWTimeout,
-			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1, PoolSize: redisPoolSize(),
+			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1, PoolSize: redisPoolSize(cfg),
 			ContextTimeoutEnabled: true, Protocol: redisProtocol,
 			// Learn a failover or a slot move quickly: MOVED/ASK and
 			// connection errors reload the slot map anyway.
@@ -63,7 +71,7 @@ func OpenRedis(cfg config.Config) (redis.UniversalClient, error) {
 			SentinelPassword: cfg.RedisSentinelPassword,
 			Username:         cfg.RedisUsername, Password: cfg.RedisPassword, TLSConfig: tlsConf,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisRWTimeout, WriteTimeout: redisRWTimeout,
-			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1, PoolSize: redisPoolSize(),
+			PoolTimeout: redisPoolTimeout, MaxRetries: redisMaxRetries, DialerRetries: 1, PoolSize: redisPoolSize(cfg),
 			ContextTimeoutEnabled: true, Protocol: redisProtocol,
 		}), nil
 	case config.RedisEmbedded:
@@ -92,7 +100,7 @@ func OpenRedis(cfg config.Config) (redis.UniversalClient, error) {
 	opt.ReadTimeout = redisRWTimeout
 	opt.WriteTimeout = redisRWTimeout
 	opt.PoolTimeout = redisPoolTimeout
-	opt.PoolSize = redisPoolSize()
+	opt.PoolSize = redisPoolSize(cfg)
 	opt.MaxRetries = redisMaxRetries
 	opt.DialerRetries = 1 // one dial, no backoff loop: a dead Redis is a 503 at once
 	opt.ContextTimeoutEnabled = true
