@@ -46,6 +46,24 @@ func (r *recorder) lines() []string {
 	return out
 }
 
+// notifyingStore is a store on a fresh fixture that tells n of every op,
+// running each send as one script when oneScript (skipped on a cluster);
+// it makes the (sub)test parallel.
+func notifyingStore(t *testing.T, n chat.Notifier, oneScript bool) (fixture, *chat.Store) {
+	t.Helper()
+	if oneScript {
+		testutil.SkipInMode(t, "the fused send is one script over keys of several slots: CROSSSLOT on a cluster", testutil.ModeCluster)
+	}
+	t.Parallel()
+	f := newFixture(t)
+	s := chat.NewStore(f.rdb, f.keys, chat.Limits{MaxText: 100}, f.clock.Now)
+	s.SetNotifier(n)
+	if oneScript {
+		s = s.OneScript()
+	}
+	return f, s
+}
+
 // TestNotifierHearsEveryOp: a send (step by step and as one script), an
 // edit, a read receipt and a delete each reach the notifier once, with
 // each participant's events as their event logs got them.
@@ -53,18 +71,9 @@ func TestNotifierHearsEveryOp(t *testing.T) {
 	t.Parallel()
 	for _, oneScript := range []bool{false, true} {
 		t.Run(fmt.Sprintf("oneScript=%v", oneScript), func(t *testing.T) {
-			if oneScript {
-				testutil.SkipInMode(t, "the fused send is one script over keys of several slots: CROSSSLOT on a cluster", testutil.ModeCluster)
-			}
-			t.Parallel()
-			f := newFixture(t)
-			ctx := context.Background()
 			rec := &recorder{}
-			s := chat.NewStore(f.rdb, f.keys, chat.Limits{MaxText: 100}, f.clock.Now)
-			s.SetNotifier(rec)
-			if oneScript {
-				s = s.OneScript()
-			}
+			f, s := notifyingStore(t, rec, oneScript)
+			ctx := context.Background()
 			m, _, err := s.Send(ctx, chat.SendRequest{Domain: f.dom, From: "1", To: "2", Content: chat.Content{Type: chat.TypeText, Text: "hi"}})
 			if err != nil {
 				t.Fatal(err)
@@ -122,19 +131,10 @@ func TestNotifierFailureLeavesOpPending(t *testing.T) {
 	t.Parallel()
 	for _, oneScript := range []bool{false, true} {
 		t.Run(fmt.Sprintf("oneScript=%v", oneScript), func(t *testing.T) {
-			if oneScript {
-				testutil.SkipInMode(t, "the fused send is one script over keys of several slots: CROSSSLOT on a cluster", testutil.ModeCluster)
-			}
-			t.Parallel()
-			f := newFixture(t)
-			ctx := context.Background()
 			down := errors.New("test: the queue is unreachable")
 			rec := &recorder{fail: down}
-			s := chat.NewStore(f.rdb, f.keys, chat.Limits{MaxText: 100}, f.clock.Now)
-			s.SetNotifier(rec)
-			if oneScript {
-				s = s.OneScript()
-			}
+			f, s := notifyingStore(t, rec, oneScript)
+			ctx := context.Background()
 			m, err := sendVia(ctx, f, s, "1", "2", "hello", "")
 			if chat.KindOf(err) != chat.Unavailable || !errors.Is(err, down) {
 				t.Fatalf("send with a failing notifier: %v, want Unavailable wrapping the failure", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -133,18 +134,6 @@ func refusedUntouched(t *testing.T, n *node, status int, code string, write func
 	return r
 }
 
-func stringsEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestBeforeSendHook: every send and text edit goes through the hook,
 // signed; allow stores as sent, reject refuses with 403 MESSAGE_REJECTED
 // and changes nothing, replace stores the platform's text; with
@@ -243,7 +232,7 @@ func TestBeforeSendHook(t *testing.T) {
 		})
 	}
 
-	if got, want := historyTexts(t, n, t2, "1"), []string{"**** edit", "oh **** it"}; !stringsEqual(got, want) {
+	if got, want := historyTexts(t, n, t2, "1"), []string{"**** edit", "oh **** it"}; !slices.Equal(got, want) {
 		t.Errorf("history = %q, want %q", got, want)
 	}
 	// The recipient's event log (what a reconnecting client replays) holds
@@ -261,7 +250,7 @@ func TestBeforeSendHook(t *testing.T) {
 		text, _ := e["text"].(string)
 		events = append(events, f.event+" "+text)
 	}
-	if want := []string{"message:new hello there", "message:new oh **** it", "message:edit **** edit"}; !stringsEqual(events, want) {
+	if want := []string{"message:new hello there", "message:new oh **** it", "message:edit **** edit"}; !slices.Equal(events, want) {
 		t.Errorf("recipient's events = %q, want %q", events, want)
 	}
 	select {
@@ -305,7 +294,7 @@ func TestBeforeSendHookFailOpen(t *testing.T) {
 	refusedUntouched(t, n, http.StatusForbidden, "MESSAGE_REJECTED", func() reply {
 		return n.send(t, t1, "2", map[string]any{"type": "text", "text": "reject me"})
 	})
-	if got, want := historyTexts(t, n, t2, "1"), append(sent, "slow edit"); !stringsEqual(got, want) {
+	if got, want := historyTexts(t, n, t2, "1"), append(sent, "slow edit"); !slices.Equal(got, want) {
 		t.Errorf("history = %q, want %q", got, want)
 	}
 	m := scrape(t, n.srv.MetricsHandler())
