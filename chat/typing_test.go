@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"parley/chat"
 )
 
@@ -59,8 +61,20 @@ func TestTypingAnnounce(t *testing.T) {
 			t.Errorf("%s: until %v, want the announcement time + 5s", tt.name, until)
 		}
 		// A sentinel published after the call is the next message unless
-		// the call published an event.
-		if err := f.rdb.Publish(ctx, f.keys.EventLog(f.dom, "2"), "sentinel").Err(); err != nil {
+		// the call published an event. On a Redis Cluster a PUBLISH reaches
+		// the subscriber through the node it was sent to, and two nodes'
+		// messages are not ordered (CI's cluster pass once saw the sentinel
+		// first): the sentinel goes through the node that ran the call's
+		// script, the primary of the recipient's slot.
+		via := redis.UniversalClient(f.rdb)
+		if cc, ok := f.rdb.(*redis.ClusterClient); ok {
+			node, err := cc.MasterForKey(ctx, f.keys.EventLog(f.dom, tt.to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			via = node
+		}
+		if err := via.Publish(ctx, f.keys.EventLog(f.dom, "2"), "sentinel").Err(); err != nil {
 			t.Fatal(err)
 		}
 		m := <-events
