@@ -56,16 +56,29 @@ func BenchmarkSendRedisCost(b *testing.B) {
 	b.Run("fused", func(b *testing.B) {
 		benchStoreSend(b, chat.Limits{SingleNode: true})
 	})
+	// With a notifier (event webhooks) that wants every send: the script
+	// stops before done, Go notifies (here: no Redis work) and marks it
+	// done. With one whose SendFilter rules the send out (an online
+	// recipient): the send stays one script.
+	b.Run("fused+notice", func(b *testing.B) {
+		benchStoreSend(b, chat.Limits{SingleNode: true}, &filtering{want: true})
+	})
+	b.Run("fused+filtered", func(b *testing.B) {
+		benchStoreSend(b, chat.Limits{SingleNode: true}, &filtering{want: false})
+	})
 }
 
 // benchStoreSend measures Store.Send under limits (with a budget no send
-// spends).
-func benchStoreSend(b *testing.B, l chat.Limits) {
+// spends), telling n (at most one) of every op.
+func benchStoreSend(b *testing.B, l chat.Limits, n ...chat.Notifier) {
 	l.MaxText, l.SendRate, l.SendBurst = 100, 1e6, 1e6
 	var s *chat.Store
 	benchSendCost(b, func(ctx context.Context, rdb *redis.Client, p string, i int) error {
 		if s == nil {
 			s = chat.NewStore(rdb, chat.Keys{Prefix: p}, l, time.Now)
+			for _, n := range n {
+				s.SetNotifier(n)
+			}
 		}
 		a, c := chat.UserID(strconv.Itoa(i%50)), chat.UserID(strconv.Itoa(50+i%37))
 		_, _, err := s.Send(ctx, chat.SendRequest{Domain: "d", From: a, To: c,

@@ -17,6 +17,33 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notice) error
 }
 
+// SendFilter is what a Notifier may also answer before a send: whether a
+// notice of it could lead to anything (a webhook to a recipient who is
+// offline, say). When it says no, a send on a single Redis runs to done in
+// its one script and the notifier hears nothing of it; it is asked when
+// the send starts, so a recipient who goes offline during the send gets
+// no notice of it. Any other path (a split send on a cluster, a send
+// completed by a retry or the repair loop, every other write) notifies as
+// usual, and the notifier decides then.
+type SendFilter interface {
+	WantsSend(ctx context.Context, d Domain, from, to UserID) (bool, error)
+}
+
+// wantsNotice reports whether a send from a to b must stop before done
+// for the notifier: there is one, and it does not rule the send out (an
+// error rules nothing out).
+func (s *Store) wantsNotice(ctx context.Context, d Domain, a, b UserID) bool {
+	if s.notifier == nil {
+		return false
+	}
+	f, ok := s.notifier.(SendFilter)
+	if !ok {
+		return true
+	}
+	want, err := f.WantsSend(ctx, d, a, b)
+	return want || err != nil
+}
+
 // Notice is one op as its participants saw it.
 type Notice struct {
 	Conv  Conversation

@@ -157,3 +157,58 @@ func TestNotifierFailureLeavesOpPending(t *testing.T) {
 		})
 	}
 }
+
+// filtering is a recorder that also answers chat.SendFilter with want.
+type filtering struct {
+	recorder
+	want  bool
+	asked []string
+}
+
+func (f *filtering) WantsSend(_ context.Context, _ chat.Domain, from, to chat.UserID) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, string(from)+"->"+string(to))
+	return f.want, nil
+}
+
+// TestSendFilter: a notifier that rules a send out before it starts is
+// not told of it when the send runs as one script (which then finishes
+// in one round trip: nothing is left pending), and is asked about the
+// send; one that wants it hears of it. The split path (a cluster) always
+// notifies: the filter is only for the one-script send.
+func TestSendFilter(t *testing.T) {
+	t.Parallel()
+	for _, want := range []bool{false, true} {
+		t.Run(fmt.Sprintf("want=%v", want), func(t *testing.T) {
+			n := &filtering{want: want}
+			f, s := notifyingStore(t, n, true)
+			ctx := context.Background()
+			if _, _, err := s.Send(ctx, chat.SendRequest{Domain: f.dom, From: "1", To: "2", Content: chat.Content{Type: chat.TypeText, Text: "hi"}}); err != nil {
+				t.Fatal(err)
+			}
+			conv, _ := chat.NewConversation(f.dom, "1", "2")
+			assertNothingPending(t, f, conv)
+			got := n.lines()
+			if want && (len(got) != 1 || got[0] != "op 1: 1<-message:new(2|hi|) 2<-message:new(1|hi|)") {
+				t.Errorf("wanted send: notices %q, want the send's", got)
+			}
+			if !want && len(got) != 0 {
+				t.Errorf("ruled-out send: notices %q, want none", got)
+			}
+			if len(n.asked) != 1 || n.asked[0] != "1->2" {
+				t.Errorf("filter asked %q, want once about 1->2", n.asked)
+			}
+		})
+	}
+	t.Run("split path", func(t *testing.T) {
+		n := &filtering{want: false}
+		f, s := notifyingStore(t, n, false)
+		if _, _, err := s.Send(context.Background(), chat.SendRequest{Domain: f.dom, From: "1", To: "2", Content: chat.Content{Type: chat.TypeText, Text: "hi"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := n.lines(); len(got) != 1 {
+			t.Errorf("split send: notices %q, want the send's (the notifier decides there)", got)
+		}
+	})
+}

@@ -70,18 +70,18 @@ type fusedSend struct {
 // sendFused runs the steps of a send as one script (send_fused.lua) and
 // fills the cmd of each of guardB, guardA and conv whose reply Send needs
 // to go on.
-func (s *Store) sendFused(ctx context.Context, c Conversation, guardB, guardA, conv *scriptCall, score int64, member string) (fusedSend, error) {
+func (s *Store) sendFused(ctx context.Context, c Conversation, guardB, guardA, conv *scriptCall, score int64, member string, notify bool) (fusedSend, error) {
 	keys := make([]string, 0, len(conv.keys)+len(guardB.keys)+len(guardA.keys)+1)
 	keys = append(append(append(append(keys, conv.keys...), guardB.keys...), guardA.keys...), s.keys.FanoutIndex(fanoutShard(c)))
 	args := make([]any, 0, len(conv.args)+len(guardB.args)+len(guardA.args)+6)
 	args = append(append(append(args, conv.args...), guardB.args...), guardA.args...)
-	// With a notifier the script stops before done (stage 6): Go tells
-	// the notifier, then marks the op done (finish).
-	notify := ""
-	if s.notifier != nil {
-		notify = "1"
+	// notify: the script stops before done (stage 6), Go tells the
+	// notifier, then marks the op done (finish).
+	stop := ""
+	if notify {
+		stop = "1"
 	}
-	args = append(args, c.Key(), s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds(), score, member, notify)
+	args = append(args, c.Key(), s.limits.EventLogMax, s.limits.EventLogAge.Milliseconds(), score, member, stop)
 	call := &scriptCall{script: s.fusedSend, keys: keys, args: args}
 	s.runCalls(ctx, call)
 	res, err := call.cmd.Slice()

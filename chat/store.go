@@ -184,7 +184,7 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 	// replies it gave (the cmd of guardB, guardA, step).
 	var f fusedSend
 	if s.limits.SingleNode && s.hook == nil {
-		if f, err = s.sendFused(ctx, conv, &guardB, &guardA, step, score, member); err != nil {
+		if f, err = s.sendFused(ctx, conv, &guardB, &guardA, step, score, member, s.wantsNotice(ctx, d, a, b)); err != nil {
 			return Message{}, conv, StoreError(op, err)
 		}
 	}

@@ -118,6 +118,24 @@ func (w *webhookNotifier) Notify(ctx context.Context, n chat.Notice) error {
 	return w.queue.Enqueue(ctx, ps...)
 }
 
+// WantsSend answers chat.SendFilter: a send can lead to a webhook only
+// when message.new webhooks are on and, offline-only, its recipient has no
+// live connection now (one presence read; when it has, the one-script send
+// runs to done without stopping for the notifier).
+func (w *webhookNotifier) WantsSend(ctx context.Context, d chat.Domain, _, to chat.UserID) (bool, error) {
+	if !w.types["message.new"] {
+		return false, nil
+	}
+	if !w.offlineOnly {
+		return true, nil
+	}
+	online, err := w.online.Online(ctx, d, []chat.UserID{to})
+	if err != nil {
+		return true, err
+	}
+	return !online[0], nil
+}
+
 // webhookMessage is a webhook's message: as REST renders it; for a read
 // receipt, the last message read ({"id": ...}).
 func (w *webhookNotifier) webhookMessage(ev chat.Event) any {
