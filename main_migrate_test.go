@@ -14,12 +14,10 @@ import (
 	"parley/internal/testutil"
 )
 
-// TestMigrateKeysCommand: `parley migrate-keys` against Redis: the dry run
-// prints each move and changes nothing, --apply moves, a conflict is
-// reported with exit status 1.
-func TestMigrateKeysCommand(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// cliRedis is a subcommand test's Redis: its URL, a client on it and a
+// key prefix of the test's own, whose keys are deleted when it ends.
+func cliRedis(t *testing.T) (string, *redis.Client, string) {
+	t.Helper()
 	url := testutil.RedisURL(t)
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -28,12 +26,17 @@ func TestMigrateKeysCommand(t *testing.T) {
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { _ = rdb.Close() })
 	prefix := testutil.Prefix(t)
-	t.Cleanup(func() {
-		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
+	t.Cleanup(func() { testutil.DeleteKeys(t, rdb, prefix+"*") })
+	return url, rdb, prefix
+}
+
+// TestMigrateKeysCommand: `parley migrate-keys` against Redis: the dry run
+// prints each move and changes nothing, --apply moves, a conflict is
+// reported with exit status 1.
+func TestMigrateKeysCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, rdb, prefix := cliRedis(t)
 	env := map[string]string{"PARLEY_REDIS_URL": url, "PARLEY_KEY_PREFIX": prefix}
 	oldDM, newDM := prefix+"acme:dm:1-2", prefix+"{acme:dm:1-2}"
 	oldInbox, newInbox := prefix+"acme:inbox:1", prefix+"{acme:u:1}:inbox"

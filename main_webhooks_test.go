@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"parley/chat"
-	"parley/internal/testutil"
 	"parley/webhook"
 )
 
@@ -22,15 +19,7 @@ import (
 func TestWebhooksCommand(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := testutil.RedisURL(t)
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	prefix := testutil.Prefix(t)
-	t.Cleanup(func() { testutil.DeleteKeys(t, rdb, prefix+"*") })
+	url, rdb, prefix := cliRedis(t)
 	keys := chat.Keys{Prefix: prefix}
 
 	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -177,10 +177,10 @@ func TestHookRequestBody(t *testing.T) {
 	}
 }
 
-// TestHookCallerGone: a caller that went away is neither allowed nor
-// refused by policy, and not counted as a hook failure.
-func TestHookCallerGone(t *testing.T) {
-	t.Parallel()
+// hangingPlatform never answers a request until the client gives up or
+// the test ends.
+func hangingPlatform(t *testing.T) *httptest.Server {
+	t.Helper()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -190,6 +190,14 @@ func TestHookCallerGone(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
+	return srv
+}
+
+// TestHookCallerGone: a caller that went away is neither allowed nor
+// refused by policy, and not counted as a hook failure.
+func TestHookCallerGone(t *testing.T) {
+	t.Parallel()
+	srv := hangingPlatform(t)
 	var observed []webhook.Result
 	h := webhook.NewHook(srv.URL, []byte("s"), time.Minute, true, nil,
 		webhook.WithObserver(func(r webhook.Result) { observed = append(observed, r) }))
@@ -208,15 +216,7 @@ func TestNewHookDefaultTimeout(t *testing.T) {
 	t.Parallel()
 	// A hook given no timeout still gives up (DefaultHookTimeout) instead of
 	// waiting for the platform forever.
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
+	srv := hangingPlatform(t)
 	h := webhook.NewHook(srv.URL, []byte("s"), 0, false, nil)
 	if _, err := h.Screen(context.Background(), screening()); err == nil {
 		t.Fatal("Screen of a hook that never answers succeeded")
