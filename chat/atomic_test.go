@@ -162,6 +162,8 @@ func TestCorruptKeyWritesNothing(t *testing.T) {
 			corruption{who + " read horizons", func(f fixture, d *dmSeed) string { return f.keys.Read(f.dom, u(d)) }, "string"},
 			corruption{who + " inbox", func(f fixture, d *dmSeed) string { return f.keys.Inbox(f.dom, u(d)) }, "string"},
 			corruption{who + " blocks", func(f fixture, d *dmSeed) string { return f.keys.Blocks(f.dom, u(d)) }, "string"},
+			corruption{who + " applied ops", func(f fixture, d *dmSeed) string { return f.keys.Applied(f.dom, u(d)) }, "string"},
+			corruption{who + " unread per peer", func(f fixture, d *dmSeed) string { return f.keys.UnreadBy(f.dom, u(d)) }, "string"},
 		)
 	}
 	corruptions = append(corruptions,
@@ -172,6 +174,9 @@ func TestCorruptKeyWritesNothing(t *testing.T) {
 		corruption{"dm seq", func(f fixture, d *dmSeed) string { return f.keys.Seq(conv(f, d)) }, "hash"},
 		corruption{"dm seq", func(f fixture, d *dmSeed) string { return f.keys.Seq(conv(f, d)) }, "nan"},
 		corruption{"time index", func(f fixture, d *dmSeed) string { return f.keys.TimeIndex(conv(f, d)) }, "string"},
+		corruption{"pending ops", func(f fixture, d *dmSeed) string { return f.keys.Pending(conv(f, d)) }, "string"},
+		corruption{"fan-out", func(f fixture, d *dmSeed) string { return f.keys.Fanout(conv(f, d)) }, "string"},
+		corruption{"op counter", func(f fixture, d *dmSeed) string { return f.keys.Ops(conv(f, d)) }, "nan"},
 		corruption{"newest message", func(f fixture, d *dmSeed) string { return f.keys.Messages(conv(f, d)) }, "bad json"},
 	)
 	for _, w := range writeKinds {

@@ -67,7 +67,15 @@ func (s *Store) EventsAfter(ctx context.Context, d Domain, u UserID, after, limi
 		return nil, 0, false, StoreError(op, err)
 	}
 	last = lastEventID(seq, top)
+	// Events past the log's age are gone, as if trimmed: appends do not
+	// drain them (events.lua), so they are skipped here.
+	cutoff := s.now().Add(-s.limits.EventLogAge).UnixMilli()
 	for _, x := range rng.Val() {
+		if ts, _ := x.Values["t"].(string); ts != "" {
+			if ms, err := strconv.ParseInt(ts, 10, 64); err == nil && ms < cutoff {
+				continue
+			}
+		}
 		raw, _ := x.Values["e"].(string)
 		e, err := DecodeEvent(raw)
 		if err != nil {

@@ -14,39 +14,41 @@ end
 -- no Lua number there).
 local function int(n) return string.format('%d', n) end
 
+-- counters holds each counter this script has read or written (false:
+-- missing), so a script reads a counter at most once: check_keys
+-- (guard.lua) stores what its check read, next_counter what it wrote.
+-- Only next_counter and check_keys touch a key cached here.
+local counters = {}
+
 -- next_counter is one more than the larger of the counter at key (missing:
 -- 0) and floor, and stores it at key. A counter that was lost (evicted, a
 -- stray DEL) or set back thus resumes above floor, the highest number
 -- already handed out, instead of repeating one. key must have passed
 -- check_keys as a counter.
 local function next_counter(key, floor)
-  local n = math.max(tonumber(redis.call('GET', key) or '0'), floor) + 1
-  redis.call('SET', key, string.format('%d', n))
+  local cur = counters[key]
+  if cur == nil then cur = redis.call('GET', key) end
+  local n = math.max(tonumber(cur or '0'), floor) + 1
+  local v = string.format('%d', n)
+  redis.call('SET', key, v)
+  counters[key] = v
   return n
 end
 
--- next_event_id numbers the next event of a log: one above both the
--- counter and the log's last id (XADD refuses an id at or below it), so a
--- lost or set-back counter neither fails the write (the script's earlier
--- writes would stay) nor repeats an id, and ids go on with no gap.
--- The newest entry gives the last id (XREVRANGE: far cheaper than XINFO);
--- only a log that exists with no entry left (all trimmed) needs XINFO's
--- last-generated-id.
-local function next_event_id(seq_key, log_key)
-  local top = 0
+-- log_top is the id of a log's last event: its newest entry's, or, for a
+-- log that exists with no entry left (all trimmed), XINFO's
+-- last-generated-id; 0 for no log.
+local function log_top(log_key)
   local newest = redis.call('XREVRANGE', log_key, '+', '-', 'COUNT', 1)
-  if #newest > 0 then
-    top = tonumber(string.match(newest[1][1], '^(%d+)') or '0')
-  elseif redis.call('EXISTS', log_key) == 1 then
-    local info = redis.call('XINFO', 'STREAM', log_key)
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id' then
-        top = tonumber(string.match(info[i + 1], '^(%d+)') or '0')
-        break
-      end
+  if #newest > 0 then return tonumber(string.match(newest[1][1], '^(%d+)') or '0') end
+  if redis.call('EXISTS', log_key) == 0 then return 0 end
+  local info = redis.call('XINFO', 'STREAM', log_key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      return tonumber(string.match(info[i + 1], '^(%d+)') or '0')
     end
   end
-  return next_counter(seq_key, top)
+  return 0
 end
 
 -- append_event numbers an event in a user's log, stores it and publishes it,
@@ -57,26 +59,34 @@ end
 --   peer     the other party's id (validated: [A-Za-z0-9_.-], no quoting needed)
 --   ts       epoch ms of the event
 --   fields   the event's own JSON members, e.g. '"msg":{...}' (see msg_fields)
---   max_len  entries kept                  max_age  ms an event is kept
+--   max_len  entries kept                  max_age  ms an idle log is kept
 -- The stream entry id is "<n>-0" for event n; the same JSON is published on
 -- the channel named like the stream. Nothing in it can fail once the
 -- script's check_keys (guard.lua) passed seq_key as a counter and log_key
--- as a stream: see next_event_id.
+-- as a stream.
+-- n is one above the counter, and XADD itself checks it is above the log's
+-- last id: a counter that was lost or set back (evicted, a stray DEL) makes
+-- that XADD fail, writing nothing, and n is then taken one above the log's
+-- last id (log_top), so ids go on with no gap or repeat and the counter is
+-- repaired. Events older than max_age are not trimmed here: EventsAfter
+-- skips them (events.go), MAXLEN bounds the log, and an idle log expires.
 local function append_event(seq_key, log_key, etype, peer, ts, fields, max_len, max_age)
-  local n = next_event_id(seq_key, log_key)
-  local ev = '{"id":' .. n .. ',"type":"' .. etype .. '","peer":"' .. peer .. '","ts":' .. ts .. ',' .. fields .. '}'
-  redis.call('XADD', log_key, 'MAXLEN', max_len, n .. '-0', 't', ts, 'e', ev)
-  -- Age bound: drop up to 8 expired entries from the head per append, so
-  -- expired events drain faster than they arrive; an idle log expires whole.
-  local cutoff = tonumber(ts) - tonumber(max_age)
-  local head = redis.call('XRANGE', log_key, '-', '+', 'COUNT', 8)
-  local keep_from
-  for _, e in ipairs(head) do
-    local t = tonumber(e[2][2])
-    if not t or t >= cutoff then break end
-    keep_from = tonumber(string.match(e[1], '^(%d+)') or '0') + 1
+  local cur = counters[seq_key]
+  if cur == nil then cur = redis.call('GET', seq_key) end
+  local n = (tonumber(cur or '0') or 0) + 1
+  local function entry()
+    return '{"id":' .. n .. ',"type":"' .. etype .. '","peer":"' .. peer .. '","ts":' .. ts .. ',' .. fields .. '}'
   end
-  if keep_from then redis.call('XTRIM', log_key, 'MINID', keep_from .. '-0') end
+  local ev = entry()
+  local added = redis.pcall('XADD', log_key, 'MAXLEN', max_len, n .. '-0', 't', ts, 'e', ev)
+  if type(added) == 'table' and added.err then
+    n = math.max(n, log_top(log_key) + 1)
+    ev = entry()
+    redis.call('XADD', log_key, 'MAXLEN', max_len, n .. '-0', 't', ts, 'e', ev)
+  end
+  local v = string.format('%d', n)
+  redis.call('SET', seq_key, v)
+  counters[seq_key] = v
   redis.call('PEXPIRE', log_key, max_age)
   publish(log_key, ev)
   return n

@@ -82,12 +82,22 @@ func TestEventLogRetention(t *testing.T) {
 	if evs, _, gone, _ := s.EventsAfter(ctx, dom, "1", 15, 100); gone || len(evs) != 10 {
 		t.Errorf("after 15: %d events gone=%v, want 10, false", len(evs), gone)
 	}
-	// Two minutes later, old events are past their age: the next append
-	// drains them from the head.
+	// Two minutes later, old events are past their age: none is replayed,
+	// a client that had only seen 15 must resync, one that had seen 25
+	// gets the new event alone; the log stays bounded by its length.
 	now = now.Add(2 * time.Minute)
+	if evs, _, gone, _ := s.EventsAfter(ctx, dom, "1", 15, 100); !gone || len(evs) != 0 {
+		t.Errorf("after 15, past the age: %d events gone=%v, want 0, gone", len(evs), gone)
+	}
 	send(99)
-	if n := rdb.XLen(ctx, keys.EventLog(dom, "1")).Val(); n > 3 {
-		t.Errorf("log length %d after the age passed, want the expired head drained", n)
+	if evs, last, gone, _ := s.EventsAfter(ctx, dom, "1", 15, 100); !gone || len(evs) != 1 || last != 26 {
+		t.Errorf("after 15, past the age, one more sent: %d events gone=%v last=%d, want the new one, gone, 26", len(evs), gone, last)
+	}
+	if evs, _, gone, _ := s.EventsAfter(ctx, dom, "1", 25, 100); gone || len(evs) != 1 || evs[0].ID != 26 {
+		t.Errorf("after 25, past the age: %v gone=%v, want event 26 alone", evs, gone)
+	}
+	if n := rdb.XLen(ctx, keys.EventLog(dom, "1")).Val(); n != 10 {
+		t.Errorf("log length %d, want the 10 kept", n)
 	}
 	if ttl := rdb.PTTL(ctx, keys.EventLog(dom, "1")).Val(); ttl <= 0 || ttl > time.Minute {
 		t.Errorf("log TTL %v, want at most the age", ttl)

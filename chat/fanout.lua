@@ -8,13 +8,19 @@
 -- the pending set (scored by the number itself, so pending ops read in
 -- order). parts lists each participant's effects (see apply.lua); ts is
 -- the op's epoch ms. Returns the op number and its JSON.
+-- floor, when given, is pending_top(pending_key) read by the caller before
+-- its first write (that read fails on a key of another kind, so the key
+-- needs no check_keys then).
 -- With later set (a send as one script, send_fused.lua) it records
 -- nothing and returns the op as a table: the script records it
 -- (record_op) only if it stops before every participant step applied it.
 --   ops_key counter   fanout_key hash op -> JSON   pending_key zset op -> op
-local function new_op(ops_key, fanout_key, pending_key, ts, parts, later)
+local function pending_top(pending_key)
   local top = redis.call('ZRANGE', pending_key, -1, -1, 'WITHSCORES')
-  local n = next_counter(ops_key, tonumber(top[2]) or 0)
+  return tonumber(top[2]) or 0
+end
+local function new_op(ops_key, fanout_key, pending_key, ts, parts, later, floor)
+  local n = next_counter(ops_key, floor or pending_top(pending_key))
   local op = {n = tostring(n), ts = tostring(ts), p = parts}
   if later then return n, op end
   local raw = cjson.encode(op)

@@ -58,6 +58,9 @@ end
 --          does not read or write it as a value). A missing key passes.
 -- Raises "WRONGTYPE <key> holds a <type>, want a <kind>"; Go maps any such
 -- reply to Internal (500), since it means the store was corrupted.
+-- A counter's value read by the check is kept in counters (events.lua,
+-- which every script using check_keys has before this prelude), so
+-- next_counter and append_event do not read it again.
 -- A key checked once as a kind is not checked again in the same script
 -- (the steps of a send run as one script on a single Redis: steps.go): no
 -- command of a step changes a key's kind.
@@ -78,6 +81,7 @@ local function check_keys(keys, kinds)
           -- At most 18 digits: INCR cannot overflow it.
           ok = not v or string.match(v, '^%-?%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$') ~= nil
           if not ok then got = 'string that is not a number' end
+          if ok and counters[key] == nil then counters[key] = v end
         end
       else
         got = redis.call('TYPE', key)['ok']

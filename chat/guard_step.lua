@@ -22,13 +22,11 @@
 -- write whose conversation step then failed (guard_refund.lua); {'ok'}
 -- when it spent nothing; {'still', horizon, unread in the DM};
 -- {'conflict'}; or a refusal of guard.lua.
--- The block list and the bucket are not checked (no TYPE): the step reads
--- them (SISMEMBER, HMGET) before its first write, and that read fails on
--- a key of another kind.
-local kinds = '- - hash zset counter hash hash counter stream'
+-- The block list, the bucket and the client id record are not checked (no
+-- TYPE): the step reads them (SISMEMBER, HMGET, GET) before its first
+-- write, and that read fails on a key of another kind.
+check_keys(KEYS, '- - hash zset counter hash hash counter stream')
 local fp = ARGV[6] or ''
-if fp ~= '' then kinds = kinds .. ' string' end
-check_keys(KEYS, kinds)
 if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {ARGV[2]} end
 local rec
 if fp ~= '' then

@@ -16,13 +16,16 @@
 -- ARGV[7] request fingerprint, "" without a client id  ARGV[8] client id window ms
 -- Returns {'ok', seq, op, op JSON} | {'dry'} | {'dup', record}, where record
 -- is "<fingerprint>\n<seq>\n<message JSON>\n<op>" of the first send.
--- The DM is not checked (no TYPE): its ZRANGE below comes before the
--- step's first write and fails on a key of another kind.
-check_keys(KEYS, '- hash counter zset counter hash zset string')
+-- Not checked (no TYPE), as each is read before the step's first write,
+-- and the read fails on a key of another kind: the DM and the pending ops
+-- (ZRANGE below), the client id record (GET: here, or in send_fused.lua
+-- before it calls this step; SET cannot fail).
+check_keys(KEYS, '- hash counter zset counter hash - -')
 if ARGV[7] ~= '' and ARGV[1] ~= 'fused' then
   local rec = redis.call('GET', KEYS[8])
   if rec then return {'dup', rec} end
 end
+local ops_floor = pending_top(KEYS[7])
 if dry then return {'dry'} end
 -- The sequence goes on above the conversation's last message even if its
 -- counter was lost, so two messages never share a place.
@@ -38,7 +41,7 @@ local function ev() return {{t = 'message:new', f = msg_fields(ARGV[3])}} end
 local n, raw = new_op(KEYS[5], KEYS[6], KEYS[7], ARGV[4], {
   {u = ARGV[5], peer = ARGV[6], inbox = ARGV[4], unread = 'clear',
    read = seq .. ':' .. ARGV[2] .. ':' .. ARGV[4], ev = ev()},
-  {u = ARGV[6], peer = ARGV[5], inbox = ARGV[4], unread = '+1', ev = ev()}}, ARGV[1] == 'fused')
+  {u = ARGV[6], peer = ARGV[5], inbox = ARGV[4], unread = '+1', ev = ev()}}, ARGV[1] == 'fused', ops_floor)
 if ARGV[7] ~= '' then
   redis.call('SET', KEYS[8], ARGV[7] .. '\n' .. seq .. '\n' .. ARGV[3] .. '\n' .. n, 'PX', ARGV[8])
 end

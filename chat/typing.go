@@ -53,7 +53,7 @@ func NewTyping(s *Store, ttl, interval time.Duration) *Typing {
 		interval = DefaultTypingInterval
 	}
 	return &Typing{rdb: s.rdb, keys: s.keys, ttl: ttl, interval: interval, now: s.now,
-		script:  redis.NewScript(guardLua + typingLua),
+		script:  redis.NewScript(scriptHeader(s.keys) + eventsLua + guardLua + typingLua),
 		publish: redis.NewScript(scriptHeader(s.keys) + eventsLua + typingPublishLua), rate: s.limits.WriteRate, burst: s.limits.WriteBurst}
 }
 
