@@ -26,7 +26,9 @@
 -- Returns {status, moved, horizon, unread in the DM}: status 'ok' (applied),
 -- 'done' (applied before) or {'gap', applied}: an earlier op is not applied
 -- yet for the user; Go applies it first.
-check_keys(KEYS, 'hash zset counter hash hash counter stream')
+-- The unread counts per peer and the read horizons are read (hget) before
+-- the first write, which checks their kind; so they need no TYPE.
+check_keys(KEYS, 'hash zset counter - - counter stream')
 local n = tonumber(ARGV[2])
 local applied = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
 local op = ARGV[3]
@@ -39,17 +41,21 @@ if not e then return redis.error_reply('ERR op ' .. ARGV[2] .. ' has no part for
 local peer = e.peer
 local function result(status, moved)
   if ARGV[8] ~= '1' then return {status, moved, '', 0} end
-  return {status, moved, redis.call('HGET', KEYS[5], peer) or '',
-    tonumber(redis.call('HGET', KEYS[4], peer) or '0') or 0}
+  return {status, moved, hget(KEYS[5], peer) or '',
+    tonumber(hget(KEYS[4], peer) or '0') or 0}
 end
 if applied >= n then return result('done', 0) end
 if applied < n - 1 and ARGV[5] ~= '1' then return {'gap', applied} end
+-- Read before the first write (see check_keys above); in a send script
+-- the guard step read them already.
+hget(KEYS[4], peer)
+hget(KEYS[5], peer)
 
 local moved = 1
 if e.read then
   local seq = tonumber(string.match(e.read, '^(%d+)') or '0')
   if seq > read_seq(KEYS[5], peer) then
-    redis.call('HSET', KEYS[5], peer, e.read)
+    hset(KEYS[5], peer, e.read)
   else
     moved = 0
   end
@@ -61,25 +67,25 @@ elseif e.inbox then
 end
 local u = e.unread
 if u and moved == 1 then
-  local by = tonumber(redis.call('HGET', KEYS[4], peer) or '0') or 0
+  local by = tonumber(hget(KEYS[4], peer) or '0') or 0
   local arg = tonumber(string.match(u, ':(%d+)$') or '0')
   if u == '+1' then
     redis.call('INCR', KEYS[3])
-    redis.call('HSET', KEYS[4], peer, int(by + 1))
+    hset(KEYS[4], peer, int(by + 1))
   elseif u == 'clear' then
     lower_unread(KEYS[3], by)
-    redis.call('HDEL', KEYS[4], peer)
+    if hget(KEYS[4], peer) then hdel(KEYS[4], peer) end
   elseif string.sub(u, 1, 4) == 'set:' then
     if arg < by then
       lower_unread(KEYS[3], by - arg)
     elseif arg > by then
       redis.call('INCRBY', KEYS[3], int(arg - by))
     end
-    if arg == 0 then redis.call('HDEL', KEYS[4], peer) else redis.call('HSET', KEYS[4], peer, int(arg)) end
+    if arg == 0 then hdel(KEYS[4], peer) else hset(KEYS[4], peer, int(arg)) end
   elseif string.sub(u, 1, 4) == 'del:' then
     if arg > read_seq(KEYS[5], peer) then
       lower_unread(KEYS[3], 1)
-      if by > 1 then redis.call('HSET', KEYS[4], peer, int(by - 1)) else redis.call('HDEL', KEYS[4], peer) end
+      if by > 1 then hset(KEYS[4], peer, int(by - 1)) else hdel(KEYS[4], peer) end
     end
   end
 end

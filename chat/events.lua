@@ -20,6 +20,37 @@ local function int(n) return string.format('%d', n) end
 -- Only next_counter and check_keys touch a key cached here.
 local counters = {}
 
+-- fields holds the hash fields of a user's read horizons and unread
+-- counts per peer that this script has read or written, fields[key][field]
+-- (false: missing), so each is read at most once per script: a guard step
+-- reads them before its first write (which checks the hashes' kind) and
+-- the participant step of the same send script finds them here. Every
+-- read and write of those two hashes in a script goes through hget/hset/
+-- hdel, so the cache holds what Redis holds.
+local fields = {}
+local function field_cache(key)
+  local f = fields[key]
+  if not f then f = {}; fields[key] = f end
+  return f
+end
+local function hget(key, field)
+  local f = field_cache(key)
+  local v = f[field]
+  if v == nil then
+    v = redis.call('HGET', key, field)
+    f[field] = v
+  end
+  return v or nil
+end
+local function hset(key, field, v)
+  redis.call('HSET', key, field, v)
+  field_cache(key)[field] = v
+end
+local function hdel(key, field)
+  redis.call('HDEL', key, field)
+  field_cache(key)[field] = false
+end
+
 -- next_counter is one more than the larger of the counter at key (missing:
 -- 0) and floor, and stores it at key. A counter that was lost (evicted, a
 -- stray DEL) or set back thus resumes above floor, the highest number
@@ -100,7 +131,7 @@ local function msg_fields(msg) return '"msg":' .. msg end
 -- A mark that does not start with a number counts as none, so a corrupted
 -- one cannot fail a script halfway.
 local function read_seq(read_key, peer)
-  local mark = redis.call('HGET', read_key, peer)
+  local mark = hget(read_key, peer)
   if not mark then return 0 end
   local seq = string.match(mark, '^(%d+)')
   return seq and tonumber(seq) or 0

@@ -25,7 +25,12 @@
 -- The block list, the bucket and the client id record are not checked (no
 -- TYPE): the step reads them (SISMEMBER, HMGET, GET) before its first
 -- write, and that read fails on a key of another kind.
-check_keys(KEYS, '- - hash zset counter hash hash counter stream')
+-- The unread counts per peer and the read horizons are not checked either:
+-- the step reads the other party's fields of both (hget, kept for the
+-- participant step of a send script) before its first write.
+check_keys(KEYS, '- - hash zset counter - - counter stream')
+hget(KEYS[6], ARGV[1])
+hget(KEYS[7], ARGV[1])
 local fp = ARGV[6] or ''
 if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {ARGV[2]} end
 local rec
@@ -36,8 +41,8 @@ if fp ~= '' then
   if rec and string.match(rec, '^[^\n]*') ~= fp then return {'conflict'} end
 end
 if ARGV[5] ~= '' and tonumber(ARGV[5]) <= read_seq(KEYS[7], ARGV[1]) then
-  return {'still', redis.call('HGET', KEYS[7], ARGV[1]) or '',
-    tonumber(redis.call('HGET', KEYS[6], ARGV[1]) or '0') or 0}
+  return {'still', hget(KEYS[7], ARGV[1]) or '',
+    tonumber(hget(KEYS[6], ARGV[1]) or '0') or 0}
 end
 if ARGV[3] == '' then return {'ok'} end
 local refused, old, new = spend(KEYS[2], ARGV[3], ARGV[4])
