@@ -26,6 +26,7 @@ type opts struct {
 	clients, rate, pairs int
 	dur                  time.Duration
 	redisURL, cache, src string
+	profile              string // folder for Parley's CPU profiles; "" = none
 }
 
 func main() {
@@ -37,6 +38,7 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis", "", "Redis both systems use; empty = start a redis-server on a free loopback port")
 	flag.StringVar(&o.cache, "cache", defaultCache(), "folder for the built centrifugo and parley binaries (GOBIN of go install)")
 	flag.StringVar(&o.src, "src", "../..", "the Parley repository to build")
+	flag.StringVar(&o.profile, "profile", "", "folder to save a CPU profile of each Parley run's sending phase in (turns Parley's metrics listener and pprof on)")
 	flag.Parse()
 	if err := checkOpts(o); err != nil {
 		fmt.Fprintln(os.Stderr, "peer:", err)
@@ -112,7 +114,7 @@ func run(ctx context.Context, o opts) error {
 		parleyTurn := i%4 == 0 || i%4 == 3 // P C C P ...
 		var s *system
 		if parleyTurn {
-			s, err = startParley(ctx, parleyBin, redisURL)
+			s, err = startParley(ctx, parleyBin, redisURL, o.profile != "")
 		} else {
 			s, err = startCentrifugo(ctx, cfBin, redisURL)
 		}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ type result struct {
 	lost, dup, stray, dropped  int64
 	lat                        []time.Duration // sorted: publish start to receipt
 	serverCPU, redisCPU, toolS float64         // CPU seconds while sending
+	cmds                       []cmdStat       // Redis commands run while sending, most time first
 	took                       time.Duration
 }
 
@@ -147,7 +150,7 @@ func drive(ctx context.Context, o opts, s *system, rdb *redis.Client, ips *sourc
 	jobs := make(chan int, 256)
 	var wg sync.WaitGroup
 	var firstErr sync.Once
-	srv0, rds0, tool0 := procCPU(s.pid()), redisCPU(ctx, rdb), procCPU(os.Getpid())
+	srv0, rds0, tool0, cmds0 := procCPU(s.pid()), redisCPU(ctx, rdb), procCPU(os.Getpid()), commandStats(ctx, rdb)
 	for w := range 128 {
 		wg.Add(1)
 		go func() {
@@ -171,6 +174,16 @@ func drive(ctx context.Context, o opts, s *system, rdb *redis.Client, ips *sourc
 			}
 		}()
 	}
+	var profiled sync.WaitGroup
+	if s.pprof != "" && o.profile != "" {
+		profiled.Add(1)
+		go func() {
+			defer profiled.Done()
+			if err := saveProfile(ctx, s.pprof, o.profile, max(1, int(o.dur.Seconds())-1)); err != nil {
+				logf("%s: CPU profile: %v", s.name, err)
+			}
+		}()
+	}
 	interval := time.Second / time.Duration(o.rate)
 	start := time.Now()
 	end := start.Add(o.dur)
@@ -190,10 +203,12 @@ func drive(ctx context.Context, o opts, s *system, rdb *redis.Client, ips *sourc
 	}
 	close(jobs)
 	wg.Wait()
+	profiled.Wait()
 	res.took = time.Since(start)
 	res.serverCPU = procCPU(s.pid()) - srv0
 	res.redisCPU = redisCPU(ctx, rdb) - rds0
 	res.toolS = procCPU(os.Getpid()) - tool0
+	res.cmds = commandStats(ctx, rdb).since(cmds0)
 	res.sent, res.failed = sent.Load(), failed.Load()
 	for deadline := time.Now().Add(10 * time.Second); delivered.Load() < 2*res.sent && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
@@ -227,5 +242,91 @@ func drive(ctx context.Context, o opts, s *system, rdb *redis.Client, ips *sourc
 	logf("%s: sent %d failed %d skipped %d lost %d dup %d stray %d dropped %d p50 %.2fms p99 %.2fms; CPU/msg server %.3fms redis %.3fms tool %.3fms",
 		s.name, res.sent, res.failed, res.skipped, res.lost, res.dup, res.stray, res.dropped, res.pct(50), res.pct(99),
 		res.perMsg(res.serverCPU), res.perMsg(res.redisCPU), res.perMsg(res.toolS))
+	var top []string
+	for _, c := range res.cmds[:min(len(res.cmds), 8)] {
+		top = append(top, fmt.Sprintf("%s %.2f calls %.1fus", c.name, float64(c.calls)/float64(max(res.sent, 1)), c.usec/float64(max(res.sent, 1))))
+	}
+	logf("%s: Redis commands per message (INFO commandstats, own time; a script's inner commands also count in it): %s",
+		s.name, strings.Join(top, ", "))
 	return res, nil
+}
+
+// cmdStat is one line of INFO commandstats.
+type cmdStat struct {
+	name  string
+	calls int64
+	usec  float64
+}
+
+type cmdStats map[string]cmdStat
+
+// commandStats reads INFO commandstats.
+func commandStats(ctx context.Context, rdb *redis.Client) cmdStats {
+	out := cmdStats{}
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return out
+	}
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		c := cmdStat{name: strings.TrimPrefix(name, "cmdstat_")}
+		for _, f := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "calls":
+				c.calls, _ = strconv.ParseInt(v, 10, 64)
+			case "usec":
+				c.usec, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		out[c.name] = c
+	}
+	return out
+}
+
+// since is what ran between before and s, most time first.
+func (s cmdStats) since(before cmdStats) []cmdStat {
+	var out []cmdStat
+	for name, c := range s {
+		b := before[name]
+		if d := (cmdStat{name, c.calls - b.calls, c.usec - b.usec}); d.calls > 0 {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b cmdStat) int { return int(b.usec - a.usec) })
+	return out
+}
+
+// saveProfile saves a CPU profile of secs seconds from the pprof URL base
+// into dir as parley-<time>.pprof.
+func saveProfile(ctx context.Context, base, dir string, secs int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"profile?seconds="+strconv.Itoa(secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", req.URL, resp.Status)
+	}
+	name := filepath.Join(dir, "parley-"+time.Now().Format("150405")+".pprof")
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	logf("Parley CPU profile: %s", name)
+	return f.Close()
 }

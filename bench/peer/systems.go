@@ -30,6 +30,7 @@ type system struct {
 	apiKey string // Centrifugo's HTTP API key
 	prefix string // its keys in Redis
 	dir    string
+	pprof  string // Parley's /debug/pprof/ URL, "" when off
 }
 
 func randHex(n int) string {
@@ -73,17 +74,27 @@ const (
 
 // startParley runs the Parley binary on redisURL under a fresh key prefix,
 // with the send/write rate limits off (the peer has none either).
-func startParley(ctx context.Context, bin, redisURL string) (*system, error) {
+// With pprof, its metrics listener serves /debug/pprof/ at s.pprof.
+func startParley(ctx context.Context, bin, redisURL string, pprof bool) (*system, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	s := &system{name: parleyName, url: "http://" + addr, secret: randHex(32), prefix: "peer:" + randHex(4) + ":"}
+	metrics := []string{"PARLEY_METRICS_ADDR="}
+	if pprof {
+		maddr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		s.pprof = "http://" + maddr + "/debug/pprof/"
+		metrics = []string{"PARLEY_METRICS_ADDR=" + maddr, "PARLEY_PPROF=true"}
+	}
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(),
 		"PARLEY_REDIS_URL="+redisURL, "PARLEY_KEY_PREFIX="+s.prefix, "PARLEY_JWT_SECRET="+s.secret,
 		"PARLEY_HTTP_ADDR="+addr, "PARLEY_LOG_LEVEL=error", "PARLEY_DEFAULT_DOMAIN=bench",
-		"PARLEY_SEND_RATE=0", "PARLEY_WRITE_RATE=0", "PARLEY_METRICS_ADDR=")
+		"PARLEY_SEND_RATE=0", "PARLEY_WRITE_RATE=0"), metrics...)
 	s.cmd = cmd
 	return s, s.run(ctx, "/healthz")
 }
