@@ -26,11 +26,12 @@
 -- Returns {status, moved, horizon, unread in the DM}: status 'ok' (applied),
 -- 'done' (applied before) or {'gap', applied}: an earlier op is not applied
 -- yet for the user; Go applies it first.
--- The unread counts per peer and the read horizons are read (hget) before
--- the first write, which checks their kind; so they need no TYPE.
-check_keys(KEYS, 'hash zset counter - - counter stream')
+-- The applied ops, unread counts per peer and read horizons are read
+-- (hget) before the first write, which checks their kind; so they need no
+-- TYPE.
+check_keys(KEYS, '- zset counter - - counter stream')
 local n = tonumber(ARGV[2])
-local applied = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
+local applied = tonumber(hget(KEYS[1], ARGV[1]) or '0') or 0
 local op = ARGV[3]
 if type(op) ~= 'table' then op = cjson.decode(op) end
 local e
@@ -94,5 +95,5 @@ for _, ev in ipairs(e.ev or {}) do
     append_event(KEYS[6], KEYS[7], ev.t, peer, op.ts, ev.f, ARGV[6], ARGV[7])
   end
 end
-redis.call('HSET', KEYS[1], ARGV[1], int(n))
+hset(KEYS[1], ARGV[1], int(n))
 return result('ok', moved)

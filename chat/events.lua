@@ -20,13 +20,13 @@ local function int(n) return string.format('%d', n) end
 -- Only next_counter and check_keys touch a key cached here.
 local counters = {}
 
--- fields holds the hash fields of a user's read horizons and unread
--- counts per peer that this script has read or written, fields[key][field]
--- (false: missing), so each is read at most once per script: a guard step
--- reads them before its first write (which checks the hashes' kind) and
--- the participant step of the same send script finds them here. Every
--- read and write of those two hashes in a script goes through hget/hset/
--- hdel, so the cache holds what Redis holds.
+-- fields holds the hash fields of a user's applied ops, read horizons and
+-- unread counts per peer that this script has read or written,
+-- fields[key][field] (false: missing), so each is read at most once per
+-- script: a guard step reads them before its first write (which checks
+-- the hashes' kind) and the participant step of the same send script
+-- finds them here. Every read and write of those three hashes in a script
+-- goes through hget/hset/hdel, so the cache holds what Redis holds.
 local fields = {}
 local function field_cache(key)
   local f = fields[key]

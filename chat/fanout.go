@@ -101,11 +101,13 @@ func parseIndexMember(m string) (Conversation, bool) {
 	return c, err == nil
 }
 
-// guardCall is the guard step of user u toward other: refusal is the
-// answer when u blocked other ("" checks no block), spend whether u's
-// budget (bucket, rate, burst) is spent, seq a message seq for a read
-// receipt (0: none).
-func (s *Store) guardCall(d Domain, u, other UserID, refusal string, bucket string, rate float64, burst int, seq int64) scriptCall {
+// guardCall is the guard step of user u toward other in conversation c:
+// refusal is the answer when u blocked other ("" checks no block), spend
+// whether u's budget (bucket, rate, burst) is spent, seq a message seq for
+// a read receipt (0: none). Its ARGV[6..7] (a send's client id) are ''
+// until the caller sets them.
+func (s *Store) guardCall(c Conversation, u, other UserID, refusal string, bucket string, rate float64, burst int, seq int64) scriptCall {
+	d := c.Domain
 	rateArg, seqArg := "", ""
 	if bucket != "" {
 		rateArg = strconv.FormatFloat(rate, 'g', -1, 64)
@@ -116,7 +118,7 @@ func (s *Store) guardCall(d Domain, u, other UserID, refusal string, bucket stri
 		seqArg = strconv.FormatInt(seq, 10)
 	}
 	keys := append([]string{s.keys.Blocks(d, u), bucket}, s.participantKeys(d, u)...)
-	return scriptCall{script: s.guard, keys: keys, args: []any{string(other), refusal, rateArg, burst, seqArg}}
+	return scriptCall{script: s.guard, keys: keys, args: []any{string(other), refusal, rateArg, burst, seqArg, "", "", c.Key()}}
 }
 
 // scriptCall is one script run of a pipeline.

@@ -15,9 +15,14 @@
 -- nothing and returns the op as a table: the script records it
 -- (record_op) only if it stops before every participant step applied it.
 --   ops_key counter   fanout_key hash op -> JSON   pending_key zset op -> op
+-- pending_top is the highest op still pending in pending_key (0: none);
+-- pending_tops keeps what it read, for send_fused.lua (which records
+-- nothing pending before its done step).
+local pending_tops = {}
 local function pending_top(pending_key)
   local top = redis.call('ZRANGE', pending_key, -1, -1, 'WITHSCORES')
-  return tonumber(top[2]) or 0
+  pending_tops[pending_key] = tonumber(top[2]) or 0
+  return pending_tops[pending_key]
 end
 local function new_op(ops_key, fanout_key, pending_key, ts, parts, later, floor)
   local n = next_counter(ops_key, floor or pending_top(pending_key))

@@ -12,10 +12,11 @@
 -- ARGV[4] burst  ARGV[5] a message seq ('' = none): spend only when it is
 -- after the user's read horizon in the DM, else answer 'still' (a read
 -- receipt that moves nothing costs nothing)
--- A send's writer step also has KEYS[10] the sender's client id record
--- (see Keys.ClientID), ARGV[6] the request's fingerprint ('' = no client
--- id) and ARGV[7] the window ms: a record with another fingerprint is
+-- ARGV[6] the request's fingerprint ('' = no client id) and ARGV[7] the
+-- window ms: a send's writer step also has KEYS[10] the sender's client
+-- id record (see Keys.ClientID); a record with another fingerprint is
 -- {'conflict'}; a spend records the fingerprint.
+-- ARGV[8] the conversation's key (the user's field in the applied hash)
 -- Returns {'ok', old t, old us, new t, new us, cid set} when it spent (the
 -- bucket's fields before and after, '' when absent; cid set '1' when it
 -- created the client id record), so Go can undo exactly the spend of a
@@ -25,13 +26,15 @@
 -- The block list, the bucket and the client id record are not checked (no
 -- TYPE): the step reads them (SISMEMBER, HMGET, GET) before its first
 -- write, and that read fails on a key of another kind.
--- The unread counts per peer and the read horizons are not checked either:
--- the step reads the other party's fields of both (hget, kept for the
--- participant step of a send script) before its first write.
-check_keys(KEYS, '- - hash zset counter - - counter stream')
+-- The applied ops, unread counts per peer and read horizons are not
+-- checked either: the step reads the user's fields of the conversation in
+-- them (hget, kept for the participant step of a send script) before its
+-- first write.
+check_keys(KEYS, '- - - zset counter - - counter stream')
+hget(KEYS[3], ARGV[8])
 hget(KEYS[6], ARGV[1])
 hget(KEYS[7], ARGV[1])
-local fp = ARGV[6] or ''
+local fp = ARGV[6]
 if ARGV[2] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {ARGV[2]} end
 local rec
 if fp ~= '' then

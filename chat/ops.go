@@ -47,7 +47,7 @@ func (s *Store) runOp(ctx context.Context, r opRun) (opResult, error) {
 		peerRefusal, writerRefusal, bucket = "", "", ""
 	}
 	dry := &scriptCall{script: r.script, keys: r.keys, args: append([]any{"dry"}, r.args...)}
-	guardPeer := s.guardCall(d, r.peer, r.writer, peerRefusal, "", 0, 0, 0)
+	guardPeer := s.guardCall(r.conv, r.peer, r.writer, peerRefusal, "", 0, 0, 0)
 	s.runCalls(ctx, dry, &guardPeer)
 	res, err := dry.cmd.Slice()
 	if err != nil {
@@ -63,7 +63,7 @@ func (s *Store) runOp(ctx context.Context, r opRun) (opResult, error) {
 	if r.readSeq && len(res) == 4 {
 		seq, _ = res[3].(int64)
 	}
-	guardWriter := s.guardCall(d, r.writer, r.peer, writerRefusal, bucket, s.limits.WriteRate, s.limits.WriteBurst, seq)
+	guardWriter := s.guardCall(r.conv, r.writer, r.peer, writerRefusal, bucket, s.limits.WriteRate, s.limits.WriteBurst, seq)
 	s.runCalls(ctx, &guardWriter)
 	if err := guardReply(r.op, r.rateMsg, &guardWriter); err != nil {
 		return opResult{}, err

@@ -10,10 +10,10 @@
 -- KEYS[18..27] the sender's guard step's: A's participant keys are
 -- KEYS[20..26]  KEYS[28] the pending index shard (FanoutIndex)
 -- ARGV[1..8] send.lua's ('run', id, message, epoch ms, A, B, fingerprint,
--- window)  ARGV[9..13] B's guard step's  ARGV[14..20] A's guard step's
--- ARGV[21] the conversation's key  ARGV[22] event log length
--- ARGV[23] event log age ms  ARGV[24] index score  ARGV[25] index member
--- ARGV[26] '1' to stop before done (a notifier hears of the op first)
+-- window)  ARGV[9..16] B's guard step's  ARGV[17..24] A's guard step's
+-- ARGV[25] the conversation's key  ARGV[26] event log length
+-- ARGV[27] event log age ms  ARGV[28] index score  ARGV[29] index member
+-- ARGV[30] '1' to stop before done (a notifier hears of the op first)
 -- Returns {stage, reply, A's guard reply, conversation step reply}: stage
 -- where it stopped (steps.go: 0 retry, 1 B's guard, 2 A's guard, 3 index,
 -- 4 conversation, 5 participants, 6 done, 7 all done) and that step's
@@ -33,10 +33,10 @@ if ARGV[7] ~= '' then
   if rec then return stop(0, {rec}) end
 end
 local gb
-ok, gb = pcall(guard_step, slice(KEYS, 9, 17), slice(ARGV, 9, 13))
+ok, gb = pcall(guard_step, slice(KEYS, 9, 17), slice(ARGV, 9, 16))
 if not ok then return stop(1) end
 if gb[1] ~= 'ok' then return stop(1, gb) end
-ok, ga = pcall(guard_step, slice(KEYS, 18, 27), slice(ARGV, 14, 20))
+ok, ga = pcall(guard_step, slice(KEYS, 18, 27), slice(ARGV, 17, 24))
 if not ok then return stop(2) end
 if ga[1] ~= 'ok' then return stop(2, ga) end
 -- The op is recorded as pending, and the send in the index, only if the
@@ -44,7 +44,7 @@ if ga[1] ~= 'ok' then return stop(2, ga) end
 -- between), so a send that completes here writes neither.
 local function pending(stage)
   local ok1, raw = pcall(record_op, KEYS[6], KEYS[7], cv[3], cv[4])
-  local ok2 = pcall(redis.call, 'ZADD', KEYS[28], ARGV[24], ARGV[25])
+  local ok2 = pcall(redis.call, 'ZADD', KEYS[28], ARGV[28], ARGV[29])
   if not ok1 or not ok2 then error(raw) end
   return stop(stage, nil, ga, {cv[1], cv[2], cv[3], raw})
 end
@@ -57,13 +57,16 @@ if cv[1] ~= 'ok' then return stop(4, cv, ga) end
 for _, p in ipairs({{20, ARGV[5]}, {11, ARGV[6]}}) do
   local r
   ok, r = pcall(apply_step, slice(KEYS, p[1], p[1] + 6),
-    {ARGV[21], int(cv[3]), cv[4], p[2], '', ARGV[22], ARGV[23], ''})
+    {ARGV[25], int(cv[3]), cv[4], p[2], '', ARGV[26], ARGV[27], ''})
   if not ok or r[1] ~= 'ok' then return pending(5) end
 end
-if ARGV[26] == '1' then return pending(6) end
+if ARGV[30] == '1' then return pending(6) end
 -- Done: op n is applied everywhere, and every earlier op (no step
 -- answered a gap) that is still pending, its writer gone before done.
-if redis.call('ZCARD', KEYS[7]) > 0 and not pcall(done_step, {KEYS[6], KEYS[7]}, {int(cv[3])}) then
+-- Nothing is pending when the send step found no op pending (this script
+-- recorded none since).
+if pending_tops[KEYS[7]] ~= 0 and redis.call('ZCARD', KEYS[7]) > 0 and
+    not pcall(done_step, {KEYS[6], KEYS[7]}, {int(cv[3])}) then
   return pending(6)
 end
 return stop(7, nil, ga, {cv[1], cv[2], cv[3], ''})

@@ -172,10 +172,10 @@ func (s *Store) Send(ctx context.Context, r SendRequest) (Message, Conversation,
 		s.opKeys(conv)...)
 	keys = append(keys, s.keys.ConvClientID(conv, a, r.ClientID))
 	args := []any{m.ID, m.encode(), m.Epoch, string(a), string(b), fp, s.limits.ClientIDWindow.Milliseconds()}
-	guardB := s.guardCall(d, b, a, "blocked_by", "", 0, 0, 0)
-	guardA := s.guardCall(d, a, b, "blocking", s.keys.SendBucket(d, a), s.limits.SendRate, s.limits.SendBurst, 0)
+	guardB := s.guardCall(conv, b, a, "blocked_by", "", 0, 0, 0)
+	guardA := s.guardCall(conv, a, b, "blocking", s.keys.SendBucket(d, a), s.limits.SendRate, s.limits.SendBurst, 0)
 	guardA.keys = append(guardA.keys, s.keys.ClientID(d, a, r.ClientID))
-	guardA.args = append(guardA.args, fp, s.limits.ClientIDWindow.Milliseconds())
+	guardA.args[5], guardA.args[6] = fp, s.limits.ClientIDWindow.Milliseconds()
 	step := &scriptCall{script: s.send, keys: keys, args: append([]any{"run"}, args...)}
 	member := indexMember(conv, m.ID)
 	score := s.now().UnixMilli()
