@@ -104,7 +104,7 @@ func parseIndexMember(m string) (Conversation, bool) {
 // guardCall is the guard step of user u toward other in conversation c:
 // refusal is the answer when u blocked other ("" checks no block), spend
 // whether u's budget (bucket, rate, burst) is spent, seq a message seq for
-// a read receipt (0: none). Its ARGV[6..7] (a send's client id) are ”
+// a read receipt (0: none). Its ARGV[6..7] (a send's client id) are empty
 // until the caller sets them.
 func (s *Store) guardCall(c Conversation, u, other UserID, refusal string, bucket string, rate float64, burst int, seq int64) scriptCall {
 	d := c.Domain
