@@ -4,8 +4,9 @@
 -- op applied twice changes nothing, and ops apply in order (a user never
 -- sees op n+1 of a conversation before op n).
 -- KEYS[1] applied (conversation key -> last op applied)  KEYS[2] inbox
--- KEYS[3] unread total  KEYS[4] unread per peer (peer -> count)
--- KEYS[5] read horizons  KEYS[6] event counter  KEYS[7] event log
+-- KEYS[3] unread per peer (peer -> count; the user's unread total is
+-- their sum)  KEYS[4] read horizons  KEYS[5] event counter
+-- KEYS[6] event log
 -- ARGV[1] the conversation's key  ARGV[2] op number  ARGV[3] op JSON (or,
 -- called from send_fused.lua, the op as a table)
 -- ARGV[4] the user's id  ARGV[5] '1' when Go checked that every earlier op
@@ -29,7 +30,7 @@
 -- The applied ops, unread counts per peer and read horizons are read
 -- (hget) before the first write, which checks their kind; so they need no
 -- TYPE.
-check_keys(KEYS, '- zset counter - - counter stream')
+check_keys(KEYS, '- zset - - counter stream')
 local n = tonumber(ARGV[2])
 local applied = tonumber(hget(KEYS[1], ARGV[1]) or '0') or 0
 local op = ARGV[3]
@@ -42,21 +43,21 @@ if not e then return redis.error_reply('ERR op ' .. ARGV[2] .. ' has no part for
 local peer = e.peer
 local function result(status, moved)
   if ARGV[8] ~= '1' then return {status, moved, '', 0} end
-  return {status, moved, hget(KEYS[5], peer) or '',
-    tonumber(hget(KEYS[4], peer) or '0') or 0}
+  return {status, moved, hget(KEYS[4], peer) or '',
+    tonumber(hget(KEYS[3], peer) or '0') or 0}
 end
 if applied >= n then return result('done', 0) end
 if applied < n - 1 and ARGV[5] ~= '1' then return {'gap', applied} end
 -- Read before the first write (see check_keys above); in a send script
 -- the guard step read them already.
+hget(KEYS[3], peer)
 hget(KEYS[4], peer)
-hget(KEYS[5], peer)
 
 local moved = 1
 if e.read then
   local seq = tonumber(string.match(e.read, '^(%d+)') or '0')
-  if seq > read_seq(KEYS[5], peer) then
-    hset(KEYS[5], peer, e.read)
+  if seq > read_seq(KEYS[4], peer) then
+    hset(KEYS[4], peer, e.read)
   else
     moved = 0
   end
@@ -66,33 +67,31 @@ if e.inbox_rm == '1' then
 elseif e.inbox then
   redis.call('ZADD', KEYS[2], e.inbox, 'user-' .. peer)
 end
+-- The unread count in this DM; 0 leaves the hash (so a user's total, the
+-- sum of the hash, reads only DMs with something unread).
 local u = e.unread
 if u and moved == 1 then
-  local by = tonumber(hget(KEYS[4], peer) or '0') or 0
+  local by = tonumber(hget(KEYS[3], peer) or '0') or 0
   local arg = tonumber(string.match(u, ':(%d+)$') or '0')
+  local to = by
   if u == '+1' then
-    redis.call('INCR', KEYS[3])
-    hset(KEYS[4], peer, int(by + 1))
+    to = by + 1
   elseif u == 'clear' then
-    lower_unread(KEYS[3], by)
-    if hget(KEYS[4], peer) then hdel(KEYS[4], peer) end
+    to = 0
   elseif string.sub(u, 1, 4) == 'set:' then
-    if arg < by then
-      lower_unread(KEYS[3], by - arg)
-    elseif arg > by then
-      redis.call('INCRBY', KEYS[3], int(arg - by))
-    end
-    if arg == 0 then hdel(KEYS[4], peer) else hset(KEYS[4], peer, int(arg)) end
-  elseif string.sub(u, 1, 4) == 'del:' then
-    if arg > read_seq(KEYS[5], peer) then
-      lower_unread(KEYS[3], 1)
-      if by > 1 then hset(KEYS[4], peer, int(by - 1)) else hdel(KEYS[4], peer) end
-    end
+    to = arg
+  elseif string.sub(u, 1, 4) == 'del:' and arg > read_seq(KEYS[4], peer) then
+    to = math.max(by - 1, 0)
+  end
+  if to > 0 then
+    if to ~= by then hset(KEYS[3], peer, int(to)) end
+  elseif hget(KEYS[3], peer) then
+    hdel(KEYS[3], peer)
   end
 end
 for _, ev in ipairs(e.ev or {}) do
   if ev.m ~= '1' or moved == 1 then
-    append_event(KEYS[6], KEYS[7], ev.t, peer, op.ts, ev.f, ARGV[6], ARGV[7])
+    append_event(KEYS[5], KEYS[6], ev.t, peer, op.ts, ev.f, ARGV[6], ARGV[7])
   end
 end
 hset(KEYS[1], ARGV[1], int(n))

@@ -157,8 +157,6 @@ func TestCorruptKeyWritesNothing(t *testing.T) {
 			corruption{who + " event log", func(f fixture, d *dmSeed) string { return f.keys.EventLog(f.dom, u(d)) }, "string"},
 			corruption{who + " event counter", func(f fixture, d *dmSeed) string { return f.keys.EventSeq(f.dom, u(d)) }, "hash"},
 			corruption{who + " event counter", func(f fixture, d *dmSeed) string { return f.keys.EventSeq(f.dom, u(d)) }, "nan"},
-			corruption{who + " unread", func(f fixture, d *dmSeed) string { return f.keys.Unread(f.dom, u(d)) }, "hash"},
-			corruption{who + " unread", func(f fixture, d *dmSeed) string { return f.keys.Unread(f.dom, u(d)) }, "nan"},
 			corruption{who + " read horizons", func(f fixture, d *dmSeed) string { return f.keys.Read(f.dom, u(d)) }, "string"},
 			corruption{who + " inbox", func(f fixture, d *dmSeed) string { return f.keys.Inbox(f.dom, u(d)) }, "string"},
 			corruption{who + " blocks", func(f fixture, d *dmSeed) string { return f.keys.Blocks(f.dom, u(d)) }, "string"},

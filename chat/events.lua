@@ -136,9 +136,3 @@ local function read_seq(read_key, peer)
   local seq = string.match(mark, '^(%d+)')
   return seq and tonumber(seq) or 0
 end
-
--- lower_unread takes n off a user's total unread counter, never below 0.
-local function lower_unread(unread_key, n)
-  if n <= 0 then return end
-  if redis.call('DECRBY', unread_key, n) < 0 then redis.call('SET', unread_key, 0) end
-end

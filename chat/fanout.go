@@ -61,7 +61,7 @@ func (s *Store) step(stage string) error {
 // participantKeys are u's keys a participant step writes, in apply.lua's
 // order; guard_step.lua checks the same.
 func (s *Store) participantKeys(d Domain, u UserID) []string {
-	return []string{s.keys.Applied(d, u), s.keys.Inbox(d, u), s.keys.Unread(d, u), s.keys.UnreadBy(d, u),
+	return []string{s.keys.Applied(d, u), s.keys.Inbox(d, u), s.keys.UnreadBy(d, u),
 		s.keys.Read(d, u), s.keys.EventSeq(d, u), s.keys.EventLog(d, u)}
 }
 

@@ -128,8 +128,11 @@ func (k Keys) WriteBucket(d Domain, u UserID) string { return k.user(d, u) + ":r
 // Read is u's hash of read horizons: peer -> "<seq>:<message id>:<epoch ms>".
 func (k Keys) Read(d Domain, u UserID) string { return k.user(d, u) + ":read" }
 
-// Unread is u's total of unread messages over all conversations, kept by
-// the scripts that send, read and delete.
+// Unread held u's total of unread messages over all conversations. No
+// longer written: the total is the sum of UnreadBy, which the scripts keep
+// (a total kept beside it cost three Redis calls per send and could drift).
+// parley migrate-keys still moves it and compares it with that sum; an
+// existing key is unused and may be deleted.
 func (k Keys) Unread(d Domain, u UserID) string { return k.user(d, u) + ":unread" }
 
 // SendBucket is u's send rate-limit token bucket.
@@ -187,8 +190,8 @@ func (k Keys) FanoutIndex(i int) string { return k.Prefix + "{fanout:" + strconv
 // conversation applied to u (see Ops).
 func (k Keys) Applied(d Domain, u UserID) string { return k.user(d, u) + ":applied" }
 
-// UnreadBy is u's hash of peer -> u's unread messages in the DM with peer;
-// Unread is its sum.
+// UnreadBy is u's hash of peer -> u's unread messages in the DM with peer
+// (a DM with none has no field); u's unread total is its sum.
 func (k Keys) UnreadBy(d Domain, u UserID) string { return k.user(d, u) + ":unread_by" }
 
 // Typing is the key that rate-limits from's typing announcements to to; it

@@ -134,12 +134,22 @@ func ApplyReadMarks(conv Conversation, lo, hi ReadMark, msgs []Message) {
 
 // UnreadTotal is u's number of unread messages over all conversations.
 func (s *Store) UnreadTotal(ctx context.Context, d Domain, u UserID) (int64, error) {
-	n, err := s.rdb.Get(ctx, s.keys.Unread(d, u)).Int64()
-	if err == redis.Nil {
-		return 0, nil
-	}
+	counts, err := s.rdb.HVals(ctx, s.keys.UnreadBy(d, u)).Result()
 	if err != nil {
 		return 0, StoreError("chat.UnreadTotal", err)
 	}
-	return max(n, 0), nil
+	return SumUnread(counts), nil
+}
+
+// SumUnread is the unread total of a user's unread counts per DM (the
+// values of Keys.UnreadBy); a count that is not a positive number adds
+// nothing.
+func SumUnread(counts []string) int64 {
+	var n int64
+	for _, c := range counts {
+		if v, err := strconv.ParseInt(c, 10, 64); err == nil && v > 0 {
+			n += v
+		}
+	}
+	return n
 }

@@ -5,10 +5,10 @@
 -- fails; Go goes on from that step the ordinary way, so refusals, retries,
 -- gaps and errors are handled exactly as there.
 -- KEYS[1..8] the conversation step's (send.lua)
--- KEYS[9..17] the recipient's guard step's (guard_step.lua): blocks,
--- bucket, then B's participant keys (apply.lua's, KEYS[11..17])
--- KEYS[18..27] the sender's guard step's: A's participant keys are
--- KEYS[20..26]  KEYS[28] the pending index shard (FanoutIndex)
+-- KEYS[9..16] the recipient's guard step's (guard_step.lua): blocks,
+-- bucket, then B's participant keys (apply.lua's, KEYS[11..16])
+-- KEYS[17..25] the sender's guard step's: A's participant keys are
+-- KEYS[19..24]  KEYS[26] the pending index shard (FanoutIndex)
 -- ARGV[1..8] send.lua's ('run', id, message, epoch ms, A, B, fingerprint,
 -- window)  ARGV[9..16] B's guard step's  ARGV[17..24] A's guard step's
 -- ARGV[25] the conversation's key  ARGV[26] event log length
@@ -33,10 +33,10 @@ if ARGV[7] ~= '' then
   if rec then return stop(0, {rec}) end
 end
 local gb
-ok, gb = pcall(guard_step, slice(KEYS, 9, 17), slice(ARGV, 9, 16))
+ok, gb = pcall(guard_step, slice(KEYS, 9, 16), slice(ARGV, 9, 16))
 if not ok then return stop(1) end
 if gb[1] ~= 'ok' then return stop(1, gb) end
-ok, ga = pcall(guard_step, slice(KEYS, 18, 27), slice(ARGV, 17, 24))
+ok, ga = pcall(guard_step, slice(KEYS, 17, 25), slice(ARGV, 17, 24))
 if not ok then return stop(2) end
 if ga[1] ~= 'ok' then return stop(2, ga) end
 -- The op is recorded as pending, and the send in the index, only if the
@@ -44,7 +44,7 @@ if ga[1] ~= 'ok' then return stop(2, ga) end
 -- between), so a send that completes here writes neither.
 local function pending(stage)
   local ok1, raw = pcall(record_op, KEYS[6], KEYS[7], cv[3], cv[4])
-  local ok2 = pcall(redis.call, 'ZADD', KEYS[28], ARGV[28], ARGV[29])
+  local ok2 = pcall(redis.call, 'ZADD', KEYS[26], ARGV[28], ARGV[29])
   if not ok1 or not ok2 then error(raw) end
   return stop(stage, nil, ga, {cv[1], cv[2], cv[3], raw})
 end
@@ -54,9 +54,9 @@ ok, cv = pcall(send_step, slice(KEYS, 1, 8), cargs)
 if not ok then return stop(3, nil, ga) end -- Go indexes, then runs the step
 if cv[1] ~= 'ok' then return stop(4, cv, ga) end
 -- The participant steps, in the op's order: A, then B.
-for _, p in ipairs({{20, ARGV[5]}, {11, ARGV[6]}}) do
+for _, p in ipairs({{19, ARGV[5]}, {11, ARGV[6]}}) do
   local r
-  ok, r = pcall(apply_step, slice(KEYS, p[1], p[1] + 6),
+  ok, r = pcall(apply_step, slice(KEYS, p[1], p[1] + 5),
     {ARGV[25], int(cv[3]), cv[4], p[2], '', ARGV[26], ARGV[27], ''})
   if not ok or r[1] ~= 'ok' then return pending(5) end
 end

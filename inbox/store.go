@@ -132,10 +132,10 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 	}
 	cmds := make([]*redis.Cmd, len(zs))
 	out.Entries = make([]Entry, 0, len(zs))
-	var unread *redis.StringCmd
+	var unread *redis.StringSliceCmd
 	var marks, counts *redis.SliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-		unread = pl.Get(ctx, s.keys.Unread(d, user))
+		unread = pl.HVals(ctx, s.keys.UnreadBy(d, user))
 		for _, z := range zs {
 			peer, ok := chat.PeerFromMember(fmt.Sprint(z.Member))
 			if !ok {
@@ -163,8 +163,7 @@ func (s *Store) withLatest(ctx context.Context, op string, d chat.Domain, user c
 	if err != nil && err != redis.Nil {
 		return Page{}, chat.StoreError(op, err)
 	}
-	n, _ := unread.Int64()
-	out.Unread = max(n, 0)
+	out.Unread = chat.SumUnread(unread.Val())
 	for i := range out.Entries {
 		res, err := cmds[i].Slice()
 		if err != nil || len(res) != 2 {

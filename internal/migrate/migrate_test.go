@@ -114,11 +114,18 @@ func newWorld(t *testing.T, convs int) *world {
 	// The keys writes keep since they run as per-slot steps (issue 16:
 	// ops counters, applied-ops and unread-per-peer hashes) did not exist
 	// in the old layout: the world drops them, so it is one the old
-	// release wrote (unread_by is what DeriveUnread rebuilds).
+	// release wrote (unread_by is what DeriveUnread rebuilds). The old
+	// release kept each user's unread total instead (the sum of unread_by,
+	// which is how the total is read now): the world writes it.
 	var split []string
 	for _, key := range scanAll(t, rdb, k.Prefix) {
 		if strings.HasSuffix(key, ":ops") || strings.HasSuffix(key, ":applied") || strings.HasSuffix(key, ":unread_by") {
 			split = append(split, key)
+		}
+		if total, ok := strings.CutSuffix(key, ":unread_by"); ok {
+			if n := chat.SumUnread(rdb.HVals(ctx, key).Val()); n > 0 {
+				rdb.Set(ctx, total+":unread", n, 0)
+			}
 		}
 	}
 	if len(split) == 0 {
@@ -285,10 +292,10 @@ func TestMigrate(t *testing.T) {
 		}
 	}
 	before := w.views(t)
-	// "unread 3" is user 2's total: per-entry counts live in unread_by
-	// since issue 16's split writes, which an old-release world lacks
-	// (DeriveUnread rebuilds them; TestDeriveUnread).
-	if !strings.Contains(before, "dash again") || !strings.Contains(before, "total 2 unread 3") {
+	// Unread counts are 0: they live in unread_by since issue 16's split
+	// writes, which an old-release world lacks (DeriveUnread rebuilds
+	// them; TestDeriveUnread).
+	if !strings.Contains(before, "dash again") || !strings.Contains(before, "total 2 unread 0") {
 		t.Fatalf("views before:\n%s\nwant the messages and unread counts", before)
 	}
 	w.unmigrate(t)
