@@ -27,6 +27,11 @@ type opts struct {
 	dur                  time.Duration
 	redisURL, cache, src string
 	profile              string // folder for Parley's CPU profiles; "" = none
+	// Step mode (step > 0): rates step, 2*step, ... up to rate; each
+	// system goes on while it sustains the rate: p99 at most p99Max, no
+	// slot skipped, nothing lost, duplicated, failed or dropped.
+	step   int
+	p99Max time.Duration
 }
 
 func main() {
@@ -38,6 +43,8 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis", "", "Redis both systems use; empty = start a redis-server on a free loopback port")
 	flag.StringVar(&o.cache, "cache", defaultCache(), "folder for the built centrifugo and parley binaries (GOBIN of go install)")
 	flag.StringVar(&o.src, "src", "../..", "the Parley repository to build")
+	flag.IntVar(&o.step, "step", 0, "step mode: run both systems at step, 2*step, ... msg/s up to -rate and report the highest rate each sustains (0 = off)")
+	flag.DurationVar(&o.p99Max, "p99-max", 50*time.Millisecond, "step mode: the p99 a sustained rate may have")
 	flag.StringVar(&o.profile, "profile", "", "folder to save a CPU profile of each Parley run's sending phase in (turns Parley's metrics listener and pprof on)")
 	flag.Parse()
 	if err := checkOpts(o); err != nil {
@@ -77,6 +84,12 @@ func checkOpts(o opts) error {
 	if o.pairs < 1 {
 		errs = append(errs, fmt.Errorf("-pairs %d: at least 1", o.pairs))
 	}
+	if o.step < 0 || o.step > o.rate {
+		errs = append(errs, fmt.Errorf("-step %d: between 0 (off) and -rate", o.step))
+	}
+	if o.step > 0 && o.p99Max <= 0 {
+		errs = append(errs, fmt.Errorf("-p99-max %s: must be positive", o.p99Max))
+	}
 	return errors.Join(errs...)
 }
 
@@ -109,27 +122,86 @@ func run(ctx context.Context, o opts) error {
 	}
 	load0 := loadavg()
 	ips := &sourceIPs{}
-	var results []result
-	for i := range 2 * o.pairs {
-		parleyTurn := i%4 == 0 || i%4 == 3 // P C C P ...
+	// one runs system (Parley when parley) at o.rate.
+	one := func(o opts, parley bool) (result, error) {
 		var s *system
-		if parleyTurn {
+		var err error
+		if parley {
 			s, err = startParley(ctx, parleyBin, redisURL, o.profile != "")
 		} else {
 			s, err = startCentrifugo(ctx, cfBin, redisURL)
 		}
 		if err != nil {
-			return err
+			return result{}, err
 		}
 		res, err := drive(ctx, o, s, rdb, ips)
 		s.stop()
 		cleanup(ctx, rdb, s.prefix)
+		return res, err
+	}
+	if o.step > 0 {
+		return stepRates(o, one, load0)
+	}
+	var results []result
+	for i := range 2 * o.pairs {
+		res, err := one(o, i%4 == 0 || i%4 == 3) // P C C P ...
 		if err != nil {
 			return err
 		}
 		results = append(results, res)
 	}
 	printReport(o, results, load0, loadavg())
+	return nil
+}
+
+// sustains reports whether r kept up with its rate: p99 at most p99Max,
+// no slot skipped, nothing lost, duplicated, failed or dropped.
+func (r result) sustains(p99Max time.Duration) bool {
+	return r.sent > 0 && r.skipped == 0 && r.lost+r.dup+r.failed+r.dropped == 0 &&
+		r.pct(99) <= float64(p99Max)/float64(time.Millisecond)
+}
+
+// stepRates runs both systems at step, 2*step, ... msg/s (alternating which
+// goes first) while each sustains the rate, and reports the highest rate
+// each sustained.
+func stepRates(o opts, one func(opts, bool) (result, error), load0 string) error {
+	best := map[bool]int{}
+	going := map[bool]bool{true: true, false: true}
+	var rows []string
+	for i, rate := 0, o.step; rate <= o.rate && (going[true] || going[false]); i, rate = i+1, rate+o.step {
+		for _, parley := range []bool{i%2 == 0, i%2 != 0} {
+			if !going[parley] {
+				continue
+			}
+			ro := o
+			ro.rate = rate
+			res, err := one(ro, parley)
+			if err != nil {
+				return err
+			}
+			ok := res.sustains(o.p99Max)
+			if ok {
+				best[parley] = rate
+			} else {
+				going[parley] = false
+			}
+			rows = append(rows, fmt.Sprintf("| %d | %s | %.2f | %.2f | %d | %d | %d | %v |", rate, res.system,
+				res.pct(50), res.pct(99), res.sent, res.skipped, res.lost+res.dup+res.failed+res.dropped, ok))
+		}
+	}
+	fmt.Printf("peer -step: %d clients, %s per rate, p99 <= %s, load average before %s after %s\n",
+		o.clients, o.dur, o.p99Max, load0, loadavg())
+	fmt.Println("| msg/s | system | p50 ms | p99 ms | sent | skipped | lost+dup+failed+dropped | sustained |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+	ratio := math.NaN()
+	if best[false] > 0 {
+		ratio = float64(best[true]) / float64(best[false])
+	}
+	fmt.Printf("\nhighest rate sustained: Parley %d msg/s, Centrifugo %d msg/s, ratio P/C %.2f (a system still sustaining at -rate %d may go higher)\n",
+		best[true], best[false], ratio, o.rate)
 	return nil
 }
 

@@ -11,11 +11,17 @@ func TestCheckOpts(t *testing.T) {
 	if err := checkOpts(good); err != nil {
 		t.Fatal(err)
 	}
+	stepped := good
+	stepped.step, stepped.p99Max = 100, 50*time.Millisecond
+	if err := checkOpts(stepped); err != nil {
+		t.Fatal(err)
+	}
 	for flag, set := range map[string]func(*opts){
 		"-clients": func(o *opts) { o.clients = 1 },
 		"-rate":    func(o *opts) { o.rate = 0 },
 		"-dur":     func(o *opts) { o.dur = 0 },
 		"-pairs":   func(o *opts) { o.pairs = 0 },
+		"-step":    func(o *opts) { o.step = 600 },
 	} {
 		o := good
 		set(&o)
@@ -38,5 +44,25 @@ func TestSignHS256(t *testing.T) {
 	other := signHS256("other", nil)
 	if strings.Split(again, ".")[2] == strings.Split(other, ".")[2] {
 		t.Error("signature does not depend on the secret")
+	}
+}
+
+// TestSustains: a run sustains its rate only with every message delivered
+// once, no slot skipped and its p99 within the bound.
+func TestSustains(t *testing.T) {
+	ok := result{sent: 100, lat: []time.Duration{time.Millisecond, 2 * time.Millisecond}}
+	if !ok.sustains(50 * time.Millisecond) {
+		t.Error("a clean run within the p99 bound does not sustain")
+	}
+	for name, r := range map[string]result{
+		"slow":    {sent: 100, lat: []time.Duration{time.Millisecond, 80 * time.Millisecond}},
+		"skipped": {sent: 100, skipped: 1, lat: ok.lat},
+		"lost":    {sent: 100, lost: 1, lat: ok.lat},
+		"dropped": {sent: 100, dropped: 1, lat: ok.lat},
+		"nothing": {},
+	} {
+		if r.sustains(50 * time.Millisecond) {
+			t.Errorf("%s: sustains", name)
+		}
 	}
 }
