@@ -16,9 +16,23 @@ local function int(n) return string.format('%d', n) end
 
 -- counters holds each counter this script has read or written (false:
 -- missing), so a script reads a counter at most once: check_keys
--- (guard.lua) stores what its check read, next_counter what it wrote.
--- Only next_counter and check_keys touch a key cached here.
+-- (guard.lua) stores what its check read, counter/set_counter what they
+-- read and wrote. Nothing else writes a counter that next_counter or
+-- append_event use.
 local counters = {}
+local function counter(key)
+  local v = counters[key]
+  if v == nil then
+    v = redis.call('GET', key)
+    counters[key] = v
+  end
+  return tonumber(v or '0') or 0
+end
+local function set_counter(key, n)
+  local v = string.format('%d', n)
+  redis.call('SET', key, v)
+  counters[key] = v
+end
 
 -- fields holds the hash fields of a user's applied ops, read horizons and
 -- unread counts per peer that this script has read or written,
@@ -57,12 +71,8 @@ end
 -- already handed out, instead of repeating one. key must have passed
 -- check_keys as a counter.
 local function next_counter(key, floor)
-  local cur = counters[key]
-  if cur == nil then cur = redis.call('GET', key) end
-  local n = math.max(tonumber(cur or '0'), floor) + 1
-  local v = string.format('%d', n)
-  redis.call('SET', key, v)
-  counters[key] = v
+  local n = math.max(counter(key), floor) + 1
+  set_counter(key, n)
   return n
 end
 
@@ -102,9 +112,7 @@ end
 -- repaired. Events older than max_age are not trimmed here: EventsAfter
 -- skips them (events.go), MAXLEN bounds the log, and an idle log expires.
 local function append_event(seq_key, log_key, etype, peer, ts, fields, max_len, max_age)
-  local cur = counters[seq_key]
-  if cur == nil then cur = redis.call('GET', seq_key) end
-  local n = (tonumber(cur or '0') or 0) + 1
+  local n = counter(seq_key) + 1
   local function entry()
     return '{"id":' .. n .. ',"type":"' .. etype .. '","peer":"' .. peer .. '","ts":' .. ts .. ',' .. fields .. '}'
   end
@@ -115,9 +123,7 @@ local function append_event(seq_key, log_key, etype, peer, ts, fields, max_len, 
     ev = entry()
     redis.call('XADD', log_key, 'MAXLEN', max_len, n .. '-0', 't', ts, 'e', ev)
   end
-  local v = string.format('%d', n)
-  redis.call('SET', seq_key, v)
-  counters[seq_key] = v
+  set_counter(seq_key, n)
   redis.call('PEXPIRE', log_key, max_age)
   publish(log_key, ev)
   return n
