@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -63,6 +64,12 @@ type Config struct {
 	Leeway time.Duration
 	// MaxTokenBytes rejects longer tokens before parsing (0 = 8192).
 	MaxTokenBytes int
+	// CacheTTL, when positive, keeps each token that verified and answers
+	// it again from what it verified to, for at most this long and never
+	// past its exp plus Leeway (see cache.go); 0 verifies every time.
+	CacheTTL time.Duration
+	// Now is the clock for exp, nbf and iat (nil = time.Now).
+	Now func() time.Time
 }
 
 // Claims is what a verified token says about its bearer.
@@ -90,6 +97,10 @@ type Verifier struct {
 	adminValue  string
 	maxBytes    int
 	audience    bool // an aud claim is required
+	leeway      time.Duration
+	now         func() time.Time
+	cache       *verifiedCache // nil: no cache (Config.CacheTTL 0)
+	verified    atomic.Int64   // full verifications (signature and claims) so far
 }
 
 // NewVerifier validates c and returns a Verifier. It fails when no or an
@@ -127,6 +138,11 @@ func NewVerifier(c Config) (*Verifier, error) {
 		adminClaim:  c.AdminClaim,
 		adminValue:  c.AdminValue,
 		maxBytes:    c.MaxTokenBytes,
+		leeway:      c.Leeway,
+		now:         c.Now,
+	}
+	if v.now == nil {
+		v.now = time.Now
 	}
 	if v.userClaim == "" {
 		v.userClaim = DefaultUserClaim
@@ -139,6 +155,12 @@ func NewVerifier(c Config) (*Verifier, error) {
 	}
 	if c.Leeway < 0 {
 		return nil, fmt.Errorf("auth: Leeway must not be negative, got %s", c.Leeway)
+	}
+	if c.CacheTTL < 0 {
+		return nil, fmt.Errorf("auth: CacheTTL must not be negative, got %s", c.CacheTTL)
+	}
+	if c.CacheTTL > 0 {
+		v.cache = newVerifiedCache(c.CacheTTL)
 	}
 
 	if hmac {
@@ -174,6 +196,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 		jwt.WithLeeway(c.Leeway),
 		jwt.WithJSONNumber(),
 		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(v.now),
 	}
 	if c.RequireExp {
 		opts = append(opts, jwt.WithExpirationRequired())
@@ -201,7 +224,23 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if len(token) > v.maxBytes {
 		return Claims{}, fmt.Errorf("%w: %w: longer than %d bytes", ErrInvalidToken, ErrTooLong, v.maxBytes)
 	}
+	if v.cache == nil {
+		return v.verify(token)
+	}
+	now := v.now()
+	if c, ok := v.cache.get(token, now); ok {
+		return c, nil
+	}
+	c, err := v.verify(token)
+	if err == nil {
+		v.cache.put(token, c, now, v.leeway)
+	}
+	return c, err
+}
 
+// verify checks token's signature and claims (Verify without the cache).
+func (v *Verifier) verify(token string) (Claims, error) {
+	v.verified.Add(1)
 	mc := jwt.MapClaims{}
 	keyAsked := false // the parser asks for the key only once the alg is allowed
 	keyFunc := func(t *jwt.Token) (any, error) { keyAsked = true; return v.keyFunc(t) }

@@ -40,6 +40,7 @@ type Config struct {
 	JWTAudience      string        `env:"JWT_AUDIENCE" envDefault:"" desc:"when set, tokens must carry this aud claim (or a list holding it)"`
 	JWTRequireExp    bool          `env:"JWT_REQUIRE_EXP" envDefault:"true" desc:"reject JWTs without an exp claim"`
 	JWTLeeway        time.Duration `env:"JWT_LEEWAY" envDefault:"30s" desc:"clock skew tolerated for exp, nbf and iat"`
+	JWTCacheTTL      time.Duration `env:"JWT_CACHE_TTL" envDefault:"1m" desc:"a token that verified is answered again from what it verified to for at most this long (never past its exp plus the leeway; at most 8192 tokens of up to 2 KiB per key); 0 = verify every request"`
 
 	Domains       map[string]string `env:"DOMAINS" envDefault:"" envKeyValSeparator:"=" desc:"host to domain handle map, host=handle,host=handle (case, port and a trailing dot are ignored); needs PARLEY_JWT_DOMAIN_CLAIM or PARLEY_JWT_DOMAIN_KEYS_DIR so that a token is bound to its domain"`
 	DefaultDomain string            `env:"DEFAULT_DOMAIN" envDefault:"default" desc:"domain handle used when no PARLEY_DOMAINS host matches"`

@@ -77,6 +77,9 @@ func (c Config) validate() error {
 	if c.JWTLeeway < 0 {
 		bad("JWT_LEEWAY", "must not be negative, got %s", c.JWTLeeway)
 	}
+	if c.JWTCacheTTL < 0 {
+		bad("JWT_CACHE_TTL", "must not be negative, got %s", c.JWTCacheTTL)
+	}
 
 	// Domains.
 	if !handle.MatchString(c.DefaultDomain) {

@@ -24,6 +24,7 @@ func newAuthenticator(cfg config.Config) (authenticator, error) {
 	}
 	base := auth.Config{Algorithms: cfg.JWTAlgorithms, UserClaim: cfg.JWTUserClaim, DomainClaim: cfg.JWTDomainClaim,
 		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, RequireExp: cfg.JWTRequireExp, Leeway: cfg.JWTLeeway,
+		CacheTTL:   cfg.JWTCacheTTL,
 		AdminClaim: cfg.AdminClaim, AdminValue: cfg.AdminValue}
 	if cfg.JWTDomainKeysDir != "" {
 		keys, err := loadDomainKeys(cfg.JWTDomainKeysDir, mappedDomains(cfg), a.defaultDomain, base)
