@@ -26,14 +26,18 @@ func (t *Tracker) Beat(ctx context.Context) {
 		}
 	}
 	prev := t.refreshed
+	renew := t.renewed.IsZero() || t.now().Sub(t.renewed) >= ttlRenewal
 	t.mu.Unlock()
 	now := t.now()
-	if err := t.refreshAll(ctx, id, users); err != nil {
+	if err := t.refreshAll(ctx, id, users, renew); err != nil {
 		t.log.Warn("presence: heartbeat failed", "node", id, "err", err)
 		return // no sweeping either: this node cannot tell dead nodes from its own trouble
 	}
 	t.mu.Lock()
 	t.refreshed = now
+	if renew {
+		t.renewed = now
+	}
 	t.mu.Unlock()
 	t.registerPending(ctx)
 	if !prev.IsZero() && now.Sub(prev) > t.expiry {
@@ -53,8 +57,9 @@ func (t *Tracker) Beat(ctx context.Context) {
 // declared dead, the node renews its id and writes nothing else. Then one
 // pipeline (split per node on a cluster) refreshes the registry entry and,
 // per user, this node's entry (ZADD XX: an entry removed meanwhile, the
-// user left, is not brought back) and the key's TTL.
-func (t *Tracker) refreshAll(ctx context.Context, id string, users []string) error {
+// user left, is not brought back) and, with renew (once per ttlRenewal),
+// the key's TTL.
+func (t *Tracker) refreshAll(ctx context.Context, id string, users []string, renew bool) error {
 	const op = "presence.Beat"
 	now := t.now()
 	n, err := t.beatScript.Run(ctx, t.rdb, []string{t.keys.NodeBeat(id)}, ms(now), keyTTL.Milliseconds()).Int64()
@@ -75,7 +80,9 @@ func (t *Tracker) refreshAll(ctx context.Context, id string, users []string) err
 		for _, m := range part {
 			d, u := split(m)
 			p.ZAddXX(ctx, t.userNodes(d, u), redis.Z{Score: exp, Member: id})
-			p.PExpire(ctx, t.userNodes(d, u), keyTTL)
+			if renew {
+				p.PExpire(ctx, t.userNodes(d, u), keyTTL)
+			}
 		}
 		if _, err := p.Exec(ctx); err != nil {
 			return chat.StoreError(op, err)

@@ -582,3 +582,85 @@ func TestPresenceCluster(t *testing.T) {
 		t.Run(tt.name, tt.f)
 	}
 }
+
+// cmdCounter counts the commands a client sends, by name, pipelines
+// included.
+type cmdCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *cmdCounter) add(cmds ...redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cmd := range cmds {
+		c.n[cmd.Name()]++
+	}
+}
+func (c *cmdCounter) take(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n[name]
+	c.n = map[string]int{}
+	return n
+}
+func (c *cmdCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *cmdCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.add(cmd); return next(ctx, cmd) }
+}
+func (c *cmdCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.add(cmds...); return next(ctx, cmds) }
+}
+
+// TestHeartbeatRenewsTTLHourly: every heartbeat refreshes each user's
+// entry, but renews the users' keys' 30-day TTL only on the first beat and
+// then once an hour (it used to send a PEXPIRE per user per beat, half of
+// a heartbeat's commands), and the users stay online throughout.
+func TestHeartbeatRenewsTTLHourly(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	rdb := testutil.Redis(t) // a client of its own, to count its commands
+	cnt := &cmdCounter{n: map[string]int{}}
+	rdb.AddHook(cnt)
+	tr := presence.New(rdb, w.keys, presence.Options{NodeID: "A", Now: w.clock.now, Heartbeat: beat, Expiry: expiry, Batch: 2})
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close(ctx)
+	users := []chat.UserID{"1", "2", "3"}
+	w.connect(t, tr, users...)
+	beatOnce := func(d time.Duration) (zadds, pexpires int) {
+		w.clock.add(d)
+		cnt.take("")
+		tr.Beat(ctx)
+		cnt.mu.Lock()
+		zadds = cnt.n["zadd"]
+		cnt.mu.Unlock()
+		return zadds, cnt.take("pexpire")
+	}
+	for i, tc := range []struct {
+		after    time.Duration
+		pexpires int
+		why      string
+	}{
+		{beat, len(users), "first beat"},
+		{beat, 0, "second beat"},
+		{beat, 0, "third beat"},
+		{time.Hour, len(users), "an hour later"},
+		{beat, 0, "the beat after"},
+	} {
+		zadds, pexpires := beatOnce(tc.after)
+		if zadds < len(users) || pexpires != tc.pexpires {
+			t.Errorf("beat %d (%s): %d ZADD, %d PEXPIRE; want >= %d ZADD (one per user), %d PEXPIRE", i+1, tc.why, zadds, pexpires, len(users), tc.pexpires)
+		}
+	}
+	for _, u := range users {
+		if ttl := rdb.PTTL(ctx, w.keys.PresenceNodes(w.domain, u)).Val(); ttl < 29*24*time.Hour {
+			t.Errorf("user %s: presence key TTL %s, want about 30 days", u, ttl)
+		}
+		if st := w.lookup(tr, u); !st.Online {
+			t.Errorf("user %s offline", u)
+		}
+	}
+}
