@@ -4,7 +4,11 @@
 // each delivered to both parties' connections. It reports delivery latency
 // (p50/p99), skipped send slots, lost/duplicated deliveries, and the CPU per
 // message of each server process (/proc/<pid>/stat), of Redis (INFO cpu)
-// and of this tool, alternating the two systems (P C C P ...).
+// and of this tool, and each server's RSS per idle connection (VmRSS with
+// every client connected and idle for 2 s, less VmRSS before the first;
+// no forced GC for either), alternating the two systems (P C C P ...).
+// -parley-env passes extra environment to Parley's process only (GOGC=300,
+// say).
 //
 // It is its own Go module so the server's go.mod never carries Centrifugo:
 // Centrifugo is built with `go install github.com/centrifugal/centrifugo/v6@v6.9.1`

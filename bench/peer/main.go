@@ -27,6 +27,7 @@ type opts struct {
 	dur                  time.Duration
 	redisURL, cache, src string
 	profile              string // folder for Parley's CPU profiles; "" = none
+	parleyEnv            string // extra KEY=VALUE,... for Parley's process only
 	// Step mode (step > 0): rates step, 2*step, ... up to rate; each
 	// system goes on while it sustains the rate: p99 at most p99Max, no
 	// slot skipped, nothing lost, duplicated, failed or dropped.
@@ -43,6 +44,7 @@ func main() {
 	flag.StringVar(&o.redisURL, "redis", "", "Redis both systems use; empty = start a redis-server on a free loopback port")
 	flag.StringVar(&o.cache, "cache", defaultCache(), "folder for the built centrifugo and parley binaries (GOBIN of go install)")
 	flag.StringVar(&o.src, "src", "../..", "the Parley repository to build")
+	flag.StringVar(&o.parleyEnv, "parley-env", "", "extra environment for Parley's process only, KEY=VALUE,KEY=VALUE (e.g. GOGC=200)")
 	flag.IntVar(&o.step, "step", 0, "step mode: run both systems at step, 2*step, ... msg/s up to -rate and report the highest rate each sustains (0 = off)")
 	flag.DurationVar(&o.p99Max, "p99-max", 50*time.Millisecond, "step mode: the p99 a sustained rate may have")
 	flag.StringVar(&o.profile, "profile", "", "folder to save a CPU profile of each Parley run's sending phase in (turns Parley's metrics listener and pprof on)")
@@ -127,7 +129,7 @@ func run(ctx context.Context, o opts) error {
 		var s *system
 		var err error
 		if parley {
-			s, err = startParley(ctx, parleyBin, redisURL, o.profile != "")
+			s, err = startParley(ctx, parleyBin, redisURL, o.profile != "", o.parleyEnv)
 		} else {
 			s, err = startCentrifugo(ctx, cfBin, redisURL)
 		}
@@ -343,6 +345,7 @@ func printReport(o opts, results []result, load0, load1 string) {
 		{"server CPU per message (ms)", func(r result) float64 { return r.perMsg(r.serverCPU) }},
 		{"Redis CPU per message (ms)", func(r result) float64 { return r.perMsg(r.redisCPU) }},
 		{"server + Redis CPU per message (ms)", func(r result) float64 { return r.perMsg(r.serverCPU + r.redisCPU) }},
+		{"server RSS per idle connection (KiB)", func(r result) float64 { return r.rssPerConn }},
 	}
 	fmt.Println("\n| median | Parley | Centrifugo | ratio P/C |")
 	fmt.Println("|---|---|---|---|")

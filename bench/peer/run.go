@@ -30,6 +30,7 @@ type result struct {
 	serverCPU, redisCPU, toolS float64         // CPU seconds while sending
 	cmds                       []cmdStat       // Redis commands run while sending, most time first
 	took                       time.Duration
+	rssPerConn                 float64 // KiB of server RSS per connected client, before sending
 }
 
 func (r result) pct(p float64) float64 {
@@ -62,6 +63,22 @@ func procCPU(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // USER_HZ
+}
+
+// procRSS is the resident memory (VmRSS) of process pid in bytes, 0 if
+// unreadable.
+func procRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
 
 // redisCPU is used_cpu_user+used_cpu_sys of the Redis server.
@@ -134,6 +151,7 @@ func drive(ctx context.Context, o opts, s *system, rdb *redis.Client, ips *sourc
 	for i := 1; i <= o.clients; i++ {
 		tokens[i] = s.token(i)
 	}
+	rss0 := procRSS(s.pid())
 	t0 := time.Now()
 	conns, err := s.dialAll(ctx, tokens, ips, 64, onMsg)
 	if err != nil {
@@ -142,6 +160,11 @@ func drive(ctx context.Context, o opts, s *system, rdb *redis.Client, ips *sourc
 	defer closeAll(conns)
 	logf("%s: %d clients connected in %.1fs", s.name, o.clients, time.Since(t0).Seconds())
 	time.Sleep(2 * time.Second)
+	// The same method for both servers: RSS with every client connected
+	// and idle for 2 s, less RSS before the first connected (no forced GC:
+	// neither server is asked to collect).
+	res.rssPerConn = (procRSS(s.pid()) - rss0) / float64(o.clients) / 1024
+	logf("%s: RSS per idle connection %.1f KiB", s.name, res.rssPerConn)
 
 	tr := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}
 	defer tr.CloseIdleConnections()

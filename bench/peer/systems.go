@@ -75,7 +75,7 @@ const (
 // startParley runs the Parley binary on redisURL under a fresh key prefix,
 // with the send/write rate limits off (the peer has none either).
 // With pprof, its metrics listener serves /debug/pprof/ at s.pprof.
-func startParley(ctx context.Context, bin, redisURL string, pprof bool) (*system, error) {
+func startParley(ctx context.Context, bin, redisURL string, pprof bool, extraEnv string) (*system, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -95,6 +95,9 @@ func startParley(ctx context.Context, bin, redisURL string, pprof bool) (*system
 		"PARLEY_REDIS_URL="+redisURL, "PARLEY_KEY_PREFIX="+s.prefix, "PARLEY_JWT_SECRET="+s.secret,
 		"PARLEY_HTTP_ADDR="+addr, "PARLEY_LOG_LEVEL=error", "PARLEY_DEFAULT_DOMAIN=bench",
 		"PARLEY_SEND_RATE=0", "PARLEY_WRITE_RATE=0"), metrics...)
+	if extraEnv != "" {
+		cmd.Env = append(cmd.Env, strings.Split(extraEnv, ",")...)
+	}
 	s.cmd = cmd
 	return s, s.run(ctx, "/healthz")
 }
