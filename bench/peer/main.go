@@ -28,9 +28,10 @@ type opts struct {
 	redisURL, cache, src string
 	profile              string // folder for Parley's CPU profiles; "" = none
 	parleyEnv            string // extra KEY=VALUE,... for Parley's process only
-	// Step mode (step > 0): rates step, 2*step, ... up to rate; each
-	// system goes on while it sustains the rate: p99 at most p99Max, no
-	// slot skipped, nothing lost, duplicated, failed or dropped.
+	// Step mode (step > 0): rates step, 2*step, ... up to rate, pairs runs
+	// of each system per rate; each goes on while it sustains the rate:
+	// median p99 at most p99Max, no slot skipped, nothing lost,
+	// duplicated, failed or dropped in any run.
 	step   int
 	p99Max time.Duration
 }
@@ -45,8 +46,8 @@ func main() {
 	flag.StringVar(&o.cache, "cache", defaultCache(), "folder for the built centrifugo and parley binaries (GOBIN of go install)")
 	flag.StringVar(&o.src, "src", "../..", "the Parley repository to build")
 	flag.StringVar(&o.parleyEnv, "parley-env", "", "extra environment for Parley's process only, KEY=VALUE,KEY=VALUE (e.g. GOGC=200)")
-	flag.IntVar(&o.step, "step", 0, "step mode: run both systems at step, 2*step, ... msg/s up to -rate and report the highest rate each sustains (0 = off)")
-	flag.DurationVar(&o.p99Max, "p99-max", 50*time.Millisecond, "step mode: the p99 a sustained rate may have")
+	flag.IntVar(&o.step, "step", 0, "step mode: run both systems at step, 2*step, ... msg/s up to -rate (-pairs runs of each per rate) and report the highest rate each sustains (0 = off)")
+	flag.DurationVar(&o.p99Max, "p99-max", 50*time.Millisecond, "step mode: the median p99 a sustained rate may have")
 	flag.StringVar(&o.profile, "profile", "", "folder to save a CPU profile of each Parley run's sending phase in (turns Parley's metrics listener and pprof on)")
 	flag.Parse()
 	if err := checkOpts(o); err != nil {
@@ -163,15 +164,35 @@ func (r result) sustains(p99Max time.Duration) bool {
 		r.pct(99) <= float64(p99Max)/float64(time.Millisecond)
 }
 
-// stepRates runs both systems at step, 2*step, ... msg/s (alternating which
-// goes first) while each sustains the rate, and reports the highest rate
-// each sustained.
+// sustainsAll reports whether a system kept up with a rate over its runs
+// there: no run skipped a slot or lost, duplicated, failed or dropped
+// anything, and the median of their p99s is at most p99Max (one run's p99
+// on 2 shared cores swings several times over from run to run).
+func sustainsAll(runs []result, p99Max time.Duration) bool {
+	if len(runs) == 0 {
+		return false
+	}
+	var p99s []float64
+	for _, r := range runs {
+		if !r.sustains(math.MaxInt64) { // any p99: judged on the median below
+			return false
+		}
+		p99s = append(p99s, r.pct(99))
+	}
+	return median(p99s) <= float64(p99Max)/float64(time.Millisecond)
+}
+
+// stepRates runs both systems at step, 2*step, ... msg/s while each
+// sustains the rate (-pairs runs of each per rate, alternating which goes
+// first: P C, C P, ...), and reports the highest rate each sustained.
 func stepRates(o opts, one func(opts, bool) (result, error), load0 string) error {
 	best := map[bool]int{}
 	going := map[bool]bool{true: true, false: true}
 	var rows []string
-	for i, rate := 0, o.step; rate <= o.rate && (going[true] || going[false]); i, rate = i+1, rate+o.step {
-		for _, parley := range []bool{i%2 == 0, i%2 != 0} {
+	for rate := o.step; rate <= o.rate && (going[true] || going[false]); rate += o.step {
+		runs := map[bool][]result{}
+		for i := range 2 * o.pairs {
+			parley := i%4 == 0 || i%4 == 3 // P C C P ...
 			if !going[parley] {
 				continue
 			}
@@ -181,19 +202,34 @@ func stepRates(o opts, one func(opts, bool) (result, error), load0 string) error
 			if err != nil {
 				return err
 			}
-			ok := res.sustains(o.p99Max)
+			runs[parley] = append(runs[parley], res)
+		}
+		for _, parley := range []bool{true, false} {
+			rs := runs[parley]
+			if len(rs) == 0 {
+				continue
+			}
+			ok := sustainsAll(rs, o.p99Max)
 			if ok {
 				best[parley] = rate
 			} else {
 				going[parley] = false
 			}
-			rows = append(rows, fmt.Sprintf("| %d | %s | %.2f | %.2f | %d | %d | %d | %v |", rate, res.system,
-				res.pct(50), res.pct(99), res.sent, res.skipped, res.lost+res.dup+res.failed+res.dropped, ok))
+			var p50s, p99s []float64
+			var p99List []string
+			var sent, skipped, bad int64
+			for _, r := range rs {
+				p50s, p99s = append(p50s, r.pct(50)), append(p99s, r.pct(99))
+				p99List = append(p99List, fmt.Sprintf("%.1f", r.pct(99)))
+				sent, skipped, bad = sent+r.sent, skipped+r.skipped, bad+r.lost+r.dup+r.failed+r.dropped
+			}
+			rows = append(rows, fmt.Sprintf("| %d | %s | %.2f | %.2f (%s) | %d | %d | %d | %v |", rate, rs[0].system,
+				median(p50s), median(p99s), strings.Join(p99List, ", "), sent, skipped, bad, ok))
 		}
 	}
-	fmt.Printf("peer -step: %d clients, %s per rate, p99 <= %s, load average before %s after %s\n",
-		o.clients, o.dur, o.p99Max, load0, loadavg())
-	fmt.Println("| msg/s | system | p50 ms | p99 ms | sent | skipped | lost+dup+failed+dropped | sustained |")
+	fmt.Printf("peer -step: %d clients, %s per run, %d run(s) of each system per rate, median p99 <= %s, load average before %s after %s\n",
+		o.clients, o.dur, o.pairs, o.p99Max, load0, loadavg())
+	fmt.Println("| msg/s | system | p50 ms (median) | p99 ms (median; each run) | sent | skipped | lost+dup+failed+dropped | sustained |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		fmt.Println(r)

@@ -66,3 +66,27 @@ func TestSustains(t *testing.T) {
 		}
 	}
 }
+
+// TestSustainsAll: a rate is sustained over several runs when none skipped
+// or lost anything and the median p99 is within the bound, so one run's
+// late tail does not decide, but one skipped slot does.
+func TestSustainsAll(t *testing.T) {
+	fast := result{sent: 100, lat: []time.Duration{time.Millisecond, 2 * time.Millisecond}}
+	slow := result{sent: 100, lat: []time.Duration{time.Millisecond, 80 * time.Millisecond}}
+	skipped := fast
+	skipped.skipped = 1
+	for name, tc := range map[string]struct {
+		runs []result
+		want bool
+	}{
+		"all fast":         {[]result{fast, fast, fast}, true},
+		"one slow of 3":    {[]result{fast, slow, fast}, true},
+		"two slow of 3":    {[]result{slow, fast, slow}, false},
+		"one skipped of 3": {[]result{fast, skipped, fast}, false},
+		"no runs":          {nil, false},
+	} {
+		if got := sustainsAll(tc.runs, 50*time.Millisecond); got != tc.want {
+			t.Errorf("%s: sustainsAll = %v, want %v", name, got, tc.want)
+		}
+	}
+}
