@@ -33,13 +33,14 @@ type verifiedToken struct {
 // verifiedCache is the tokens a Verifier has verified lately. Safe for
 // concurrent use.
 type verifiedCache struct {
-	ttl time.Duration
-	mu  sync.RWMutex
-	m   map[string]verifiedToken
+	ttl    time.Duration
+	leeway time.Duration // the verifier's: a token verifies until exp plus this
+	mu     sync.RWMutex
+	m      map[string]verifiedToken
 }
 
-func newVerifiedCache(ttl time.Duration) *verifiedCache {
-	return &verifiedCache{ttl: ttl, m: map[string]verifiedToken{}}
+func newVerifiedCache(ttl, leeway time.Duration) *verifiedCache {
+	return &verifiedCache{ttl: ttl, leeway: leeway, m: map[string]verifiedToken{}}
 }
 
 // get returns the claims token verified to, if it verified lately and is
@@ -58,13 +59,13 @@ func (c *verifiedCache) get(token string, now time.Time) (Claims, bool) {
 // expires (exp plus leeway) or ttl has passed. When the cache is full it
 // first drops the entries past their time, then, if that freed nothing,
 // an eighth of the others (in the map's random order).
-func (c *verifiedCache) put(token string, claims Claims, now time.Time, leeway time.Duration) {
+func (c *verifiedCache) put(token string, claims Claims, now time.Time) {
 	if len(token) > cacheMaxTokenBytes {
 		return
 	}
 	until := now.Add(c.ttl)
 	if !claims.Expires.IsZero() {
-		until = minTime(until, claims.Expires.Add(leeway))
+		until = minTime(until, claims.Expires.Add(c.leeway))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

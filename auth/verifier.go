@@ -97,7 +97,6 @@ type Verifier struct {
 	adminValue  string
 	maxBytes    int
 	audience    bool // an aud claim is required
-	leeway      time.Duration
 	now         func() time.Time
 	cache       *verifiedCache // nil: no cache (Config.CacheTTL 0)
 	verified    atomic.Int64   // full verifications (signature and claims) so far
@@ -138,7 +137,6 @@ func NewVerifier(c Config) (*Verifier, error) {
 		adminClaim:  c.AdminClaim,
 		adminValue:  c.AdminValue,
 		maxBytes:    c.MaxTokenBytes,
-		leeway:      c.Leeway,
 		now:         c.Now,
 	}
 	if v.now == nil {
@@ -160,7 +158,7 @@ func NewVerifier(c Config) (*Verifier, error) {
 		return nil, fmt.Errorf("auth: CacheTTL must not be negative, got %s", c.CacheTTL)
 	}
 	if c.CacheTTL > 0 {
-		v.cache = newVerifiedCache(c.CacheTTL)
+		v.cache = newVerifiedCache(c.CacheTTL, c.Leeway)
 	}
 
 	if hmac {
@@ -235,7 +233,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	}
 	c, err := v.verify(token)
 	if err == nil {
-		v.cache.put(token, c, now, v.leeway)
+		v.cache.put(token, c, now)
 	}
 	return c, err
 }

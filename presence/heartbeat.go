@@ -26,9 +26,9 @@ func (t *Tracker) Beat(ctx context.Context) {
 		}
 	}
 	prev := t.refreshed
-	renew := t.renewed.IsZero() || t.now().Sub(t.renewed) >= ttlRenewal
-	t.mu.Unlock()
 	now := t.now()
+	renew := t.renewed.IsZero() || now.Sub(t.renewed) >= ttlRenewal
+	t.mu.Unlock()
 	if err := t.refreshAll(ctx, id, users, renew); err != nil {
 		t.log.Warn("presence: heartbeat failed", "node", id, "err", err)
 		return // no sweeping either: this node cannot tell dead nodes from its own trouble
